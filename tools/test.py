@@ -1,0 +1,53 @@
+"""Evaluate a checkpoint with any mmsls config (mmpretrain, mmdet or mmseg scope).
+
+A checkpoint of a pruned model (SLS, UPDP) evaluates with the original config: the structure recorded in
+the checkpoint is re-applied before its weights load.
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+from mmengine.fileio import dump
+
+import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
+from mmsls.runner import build_runner, load_run_config
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
+    parser.add_argument('--out', help='also write the metrics to this json/yaml/pickle file')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation (the config must define tta_model/tta_pipeline)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    cfg = load_run_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from, cfg.resume = args.checkpoint, False
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError(f'--tta needs `tta_model` and `tta_pipeline` in {args.config}; '
+                             'inherit them from the official config or drop --tta')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    metrics = build_runner(cfg).test()
+    if args.out:
+        dump(metrics, args.out)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,56 @@
+"""Validation of the criteria's inputs: per-layer features and class labels."""
+from typing import List, Tuple
+
+import numpy as np
+
+
+def check_layer_inputs(layer_features, labels) -> Tuple[List[np.ndarray], np.ndarray]:
+    """Validate per-layer features and labels and convert them to numpy.
+
+    Args:
+        layer_features (Sequence[array-like]): One (N, C_l) array per layer, layer 1 first; the
+            channel count may differ between layers (as in Swin stages), N may not.
+        labels (array-like): (N,) integer class labels.
+
+    Returns:
+        tuple[list[np.ndarray], np.ndarray]: Floating-point (N, C_l) arrays and (N,) labels.
+    """
+    if isinstance(layer_features, np.ndarray) and layer_features.ndim == 2:
+        raise ValueError('layer_features must be a sequence of per-layer (N, C) arrays, got a '
+                         'single 2-D array; wrap one layer as [features].')
+    layer_features = list(layer_features)
+    if not layer_features:
+        raise ValueError('layer_features is empty: pass one (N, C) array per layer.')
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f'labels must be 1-D (one class per sample), got shape {labels.shape}.')
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f'labels must be integers, got dtype {labels.dtype}; map the classes to '
+                        'integer ids first.')
+    num_samples = labels.size
+    num_classes = np.unique(labels).size
+    if num_classes < 2:
+        raise ValueError(f'labels contain {num_classes} class(es); separability needs at least 2 '
+                         'classes in the sample.')
+    if num_classes >= num_samples:
+        raise ValueError(f'{num_samples} samples in {num_classes} classes: the silhouette needs '
+                         'fewer classes than samples (some class with 2 or more samples).')
+    checked = []
+    for layer, features in enumerate(layer_features, start=1):
+        features = np.asarray(features)
+        if features.ndim != 2 or features.shape[1] == 0:
+            raise ValueError(f'Layer {layer}: features must be (N, C) with C >= 1, got shape '
+                             f'{features.shape}.')
+        if features.shape[0] != num_samples:
+            raise ValueError(f'Layer {layer} has {features.shape[0]} samples but labels has '
+                             f'{num_samples}: every layer must hold the same samples as labels.')
+        if not np.issubdtype(features.dtype, np.number) or np.iscomplexobj(features):
+            raise TypeError(f'Layer {layer}: features must be real numbers, got dtype '
+                            f'{features.dtype}.')
+        if features.dtype not in (np.float32, np.float64):  # what sklearn and torch take
+            features = features.astype(np.float64)
+        if not np.all(np.isfinite(features)):
+            raise ValueError(f'Layer {layer}: features contain NaN or inf; check the captured '
+                             'activations (e.g. a diverged model or fp16 overflow).')
+        checked.append(features)
+    return checked, labels

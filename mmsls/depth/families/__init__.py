@@ -1,0 +1,2 @@
+"""The depth families; importing a family's module registers it in ``DEPTH_FAMILIES``."""
+from . import swin, vit  # noqa: F401

@@ -1,0 +1,134 @@
+"""Benchmark of the SLS depth criterion: reference vs fast backends on synthetic 12-layer features.
+
+For every case (a layer profile with a known kept depth, see ``mmsls.criteria.synthetic``),
+sample size N and seed, every variant runs ``select_depth`` once, interleaved (the order alternates
+with the seed, so a drifting machine load hits all variants alike). Reported per case and N: median
+wall time of each variant and its ratio to the reference (and the same for CPU seconds, which the
+machine's load affects much less; the 1-minute load average is printed too), the kept depth of each
+seed, the agreement of the fast scores with the reference scores (max abs difference,
+correlation) and the spread of the scores across seeds.
+
+Variants: ``sklearn`` (the reference, one thread), ``sklearn-mt`` (the reference with sklearn's
+default threads: all cores), ``fast``, ``fast-angle0.65`` (with a coarser Barnes-Hut angle),
+``torch`` (on CUDA when present, else the CPU).
+
+Example (the numbers in docs/benchmarks.md)::
+
+    python tools/benchmarks/bench_select_depth.py --sizes 1000 --seeds 5
+"""
+import argparse
+import json
+import os
+import time
+from statistics import median
+
+import numpy as np
+import torch
+
+from mmsls.criteria import select_depth
+from mmsls.criteria.synthetic import BENCHMARK_CASES, synthetic_layer_features
+
+VARIANTS = {
+    'sklearn': dict(backend='sklearn'),
+    'sklearn-mt': dict(backend='sklearn', num_threads=None),
+    'fast': dict(backend='fast'),
+    'fast-angle0.65': dict(backend='fast', angle=0.65),
+    'torch': dict(backend='torch'),
+}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sizes', type=int, nargs='+', default=[500, 1000, 2000],
+                        help='sample sizes N')
+    parser.add_argument('--seeds', type=int, default=5, help='seeds 0..S-1 per case and N')
+    parser.add_argument('--cases', nargs='+', default=[case.name for case in BENCHMARK_CASES],
+                        choices=[case.name for case in BENCHMARK_CASES])
+    default_variants = ['sklearn', 'fast'] + (['torch'] if torch.cuda.is_available() else [])
+    parser.add_argument('--variants', nargs='+', default=default_variants, choices=list(VARIANTS),
+                        help='the first one is the reference of the ratios')
+    parser.add_argument('--num-dims', type=int, default=768)
+    parser.add_argument('--json', help='also write all raw results to this file')
+    return parser.parse_args()
+
+
+def run_variant(name, features, labels, seed):
+    wall, cpu = time.perf_counter(), time.process_time()
+    selection = select_depth(features, labels, seed=seed, **VARIANTS[name])
+    # CPU seconds (all threads of this process) measure the work whatever the machine's load;
+    # wall seconds are what a user waits.
+    return dict(seconds=time.perf_counter() - wall, cpu_seconds=time.process_time() - cpu,
+                load=os.getloadavg()[0], kept_depth=selection.kept_depth,
+                scores=list(selection.scores), threshold=selection.threshold)
+
+
+def summarise(case, num_samples, variants, runs):
+    """Markdown rows for one case and N from ``runs[variant][seed]``."""
+    reference = variants[0]
+    ref_time = median(run['seconds'] for run in runs[reference])
+    ref_cpu = median(run['cpu_seconds'] for run in runs[reference])
+    ref_scores = np.array([run['scores'] for run in runs[reference]])
+    rows = []
+    for name in variants:
+        seconds = median(run['seconds'] for run in runs[name])
+        cpu_seconds = median(run['cpu_seconds'] for run in runs[name])
+        load = median(run['load'] for run in runs[name])
+        depths = [run['kept_depth'] for run in runs[name]]
+        scores = np.array([run['scores'] for run in runs[name]])
+        # Spread across seeds: the largest per-layer standard deviation; distance of the scores
+        # to the threshold shows how far the decision is from flipping.
+        spread = scores.std(0).max()
+        margin = min(np.abs(np.array(run['scores']) - run['threshold']).min() for run in runs[name])
+        if name == reference:
+            agreement = '(reference)'
+        else:
+            diff = np.abs(scores - ref_scores).max()
+            corr = np.corrcoef(scores.ravel(), ref_scores.ravel())[0, 1]
+            agreement = f'{diff:.3f} / {corr:.4f}'
+        rows.append(f'| {case.name} | {num_samples} | {name} | {seconds:.1f} | '
+                    f'{ref_time / seconds:.2f}x | {cpu_seconds:.1f} | '
+                    f'{ref_cpu / cpu_seconds:.2f}x | '
+                    f'{load:.1f} | {" ".join(map(str, depths))} '
+                    f'(expected {case.expected_depth}) | {agreement} | {spread:.3f} | '
+                    f'{margin:.3f} |')
+    return rows
+
+
+def main():
+    args = parse_args()
+    cases = [case for case in BENCHMARK_CASES if case.name in args.cases]
+    print(f'variants {args.variants}, sizes {args.sizes}, seeds 0..{args.seeds - 1}, '
+          f'{args.num_dims} dims, torch device '
+          f'{"cuda" if torch.cuda.is_available() else "cpu"}', flush=True)
+    header = ['| case | N | variant | median wall s | wall speed-up | median CPU s | '
+              'CPU ratio | load avg | kept depth per seed | max abs diff / corr. vs reference | '
+              'max per-layer std over seeds | min distance to threshold |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    table, raw = list(header), []
+    for case in cases:
+        for num_samples in args.sizes:
+            features, labels = synthetic_layer_features(case.separated_fractions, num_samples,
+                                                        case.num_classes, args.num_dims, seed=0)
+            runs = {name: [] for name in args.variants}
+            for seed in range(args.seeds):
+                order = args.variants if seed % 2 == 0 else args.variants[::-1]
+                for name in order:
+                    result = run_variant(name, features, labels, seed)
+                    runs[name].append(result)
+                    raw.append(dict(case=case.name, num_samples=num_samples, variant=name,
+                                    seed=seed, **result))
+                    print(f'{case.name} N={num_samples} seed={seed} {name}: '
+                          f'{result["seconds"]:.1f} s ({result["cpu_seconds"]:.1f} CPU s, load '
+                          f'{result["load"]:.1f}), k={result["kept_depth"]}, scores '
+                          f'{" ".join(f"{s:.3f}" for s in result["scores"])}', flush=True)
+            rows = summarise(case, num_samples, args.variants, runs)
+            table += rows
+            print('\n'.join(header + rows), flush=True)
+    print('\nAll results:\n' + '\n'.join(table))
+    if args.json:
+        with open(args.json, 'w') as file:
+            json.dump(raw, file, indent=1)
+
+
+if __name__ == '__main__':
+    main()

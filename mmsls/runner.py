@@ -1,7 +1,9 @@
 """What mmsls's tools add to any OpenMMLab config before building the Runner."""
+import argparse
+import os
 import os.path as osp
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 # Re-applies a pruned structure recorded in a checkpoint before its weights load, and records it on
 # save. Added to every run so that the original (unpruned) config can test or resume a pruned model.
@@ -73,3 +75,22 @@ def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that ``tools/train.py`` and ``tools/test.py`` share, as in OpenMMLab's tools."""
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value (e.g. train_cfg.max_iters=10)')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse, and export ``LOCAL_RANK`` for launchers that pass it as an argument."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args

@@ -4,33 +4,23 @@ A checkpoint of a pruned model (SLS, UPDP) evaluates with the original config: t
 the checkpoint is re-applied before its weights load.
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.fileio import dump
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
-from mmsls.runner import build_runner, load_run_config
+from mmsls.runner import (add_runner_arguments, build_runner, load_run_config,
+                          parse_runner_arguments)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics')
     parser.add_argument('--out', help='also write the metrics to this json/yaml/pickle file')
     parser.add_argument('--tta', action='store_true',
                         help='test-time augmentation (the config must define tta_model/tta_pipeline)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser)
+    return parse_runner_arguments(parser)
 
 
 def main():

@@ -1,31 +1,20 @@
 """Train a model from any mmsls config (mmpretrain, mmdet or mmseg scope) with MMEngine's Runner."""
 import argparse
-import os
-
-from mmengine.config import DictAction
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
-from mmsls.runner import build_runner, load_run_config
+from mmsls.runner import (add_runner_arguments, build_runner, load_run_config,
+                          parse_runner_arguments)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from the given checkpoint, or from the latest one in the work dir if no path')
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings in the config, key=value (e.g. train_cfg.max_iters=10)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_arguments(parser)
+    return parse_runner_arguments(parser)
 
 
 def main():

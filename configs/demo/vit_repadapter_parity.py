@@ -7,7 +7,7 @@ task = 'parity'
 num_classes = 2
 # tools/demo.py passes its own pre-training checkpoint with
 # --cfg-options model.backbone.init_cfg.checkpoint=PATH.
-pretrained = 'work_dirs/demo/pretrain/epoch_30.pth'
+pretrained = 'work_dirs/demo/pretrain/epoch_50.pth'
 max_epochs = 20
 warmup_epochs = 2
 

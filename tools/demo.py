@@ -103,19 +103,19 @@ class Demo:
         self.prepare_work_dir()
 
         self.stage('a', 'pre-train the ViT (8 layers x 64 dims) on digit identity, 10 classes')
-        pretrained = self.train('pretrain', PRETRAIN_CONFIG)
+        pretrained, self.results['source_accuracy'] = self.train('pretrain', PRETRAIN_CONFIG)
         self.done('pretrain')
         init_option = f'model.backbone.init_cfg.checkpoint={pretrained}'
 
         self.stage('b', 'transfer to parity (even/odd) with RepAdapter, backbone frozen')
-        petl = self.train('petl', PETL_CONFIG, init_option)
+        petl, _ = self.train('petl', PETL_CONFIG, init_option)
         self.done('petl')
 
         self.stage('c+d', 'SLS analysis (t-SNE silhouette per layer), prune, re-train')
         sls_options = [init_option, f'load_from={petl}']
         if self.quick:
             sls_options.append(f'custom_hooks.0.num_samples={QUICK_SLS_SAMPLES}')
-        pruned = self.train('sls', SLS_CONFIG, *sls_options)
+        pruned, _ = self.train('sls', SLS_CONFIG, *sls_options)
         self.results['sls'] = json.loads((self.work_dir / 'sls' / 'sls_scores.json').read_text())
         self.done('sls')
 
@@ -138,8 +138,9 @@ class Demo:
         self.results['checkpoints'] = dict(pretrain=pretrained, petl=petl, sls=pruned)
         return self.results
 
-    def train(self, stage: str, config: Path, *cfg_options: str) -> str:
-        """Train ``config`` into ``WORK_DIR/<stage>``; return its last checkpoint."""
+    def train(self, stage: str, config: Path, *cfg_options: str) -> Tuple[str, float]:
+        """Train ``config`` into ``WORK_DIR/<stage>``; return its last checkpoint and the last
+        validation accuracy."""
         stage_dir = self.work_dir / stage
         options = list(cfg_options)
         if self.quick:
@@ -147,9 +148,7 @@ class Demo:
         args = ['--work-dir', stage_dir] + (['--cfg-options', *options] if options else [])
         lines = self.tool(stage, 'train.py', config, *args)
         accuracies = [float(match.group(1)) for match in map(_ACCURACY.search, lines) if match]
-        if accuracies:
-            self.results[f'{stage}_accuracy'] = accuracies[-1]
-        return (stage_dir / 'last_checkpoint').read_text().strip()
+        return (stage_dir / 'last_checkpoint').read_text().strip(), accuracies[-1]
 
     def test(self, stage: str, checkpoint: str) -> float:
         """Test ``checkpoint`` with the PETL (unpruned) config; return its top-1 accuracy."""
@@ -301,7 +300,7 @@ def report_markdown(results: dict, work_dir: Path, command: str) -> str:
 
     rows = [
         ('source: ViT trained on digit identity (10 classes)',
-         f'{results.get("pretrain_accuracy", float("nan")):.2f}', f'{num_layers} of {num_layers}',
+         f'{results["source_accuracy"]:.2f}', f'{num_layers} of {num_layers}',
          '', f'{whole - storage["petl"]["stored"]:,} (shared by all tasks)'),
         ('PETL: RepAdapter, frozen backbone, parity', f'{results["petl_accuracy"]:.2f}',
          f'{num_layers} of {num_layers}', f'{speed["images_per_second"]["petl"]:.0f} (1.00x)',

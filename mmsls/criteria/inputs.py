@@ -15,7 +15,7 @@ def check_layer_inputs(layer_features, labels) -> Tuple[List[np.ndarray], np.nda
     Returns:
         tuple[list[np.ndarray], np.ndarray]: Floating-point (N, C_l) arrays and (N,) labels.
     """
-    if isinstance(layer_features, np.ndarray) and layer_features.ndim == 2:
+    if getattr(layer_features, 'ndim', None) == 2:  # one array (numpy or torch), not a list
         raise ValueError('layer_features must be a sequence of per-layer (N, C) arrays, got a '
                          'single 2-D array; wrap one layer as [features].')
     layer_features = list(layer_features)

@@ -55,6 +55,7 @@ def test_layers_with_different_sample_counts_are_refused():
 @pytest.mark.parametrize('make_layers, error, message', [
     (lambda layers: [], ValueError, 'layer_features is empty'),
     (lambda layers: layers[0], ValueError, 'got a single 2-D array'),
+    (lambda layers: torch.from_numpy(layers[0]), ValueError, 'got a single 2-D array'),
     (lambda layers: [layers[0][:, 0]], ValueError, r'must be \(N, C\)'),
     (lambda layers: [layers[0][:, :0]], ValueError, r'must be \(N, C\) with C >= 1'),
     (lambda layers: [np.stack(layers, 2)], ValueError, r'must be \(N, C\)'),

@@ -1,22 +1,13 @@
 """SLS's t-SNE silhouette through select_depth: known depths, backends agree, small samples."""
 import numpy as np
 import pytest
-import torch
 
 from mmsls.criteria import TSNESettings, select_depth
 from mmsls.criteria.silhouette import embedding_silhouette
 from mmsls.criteria.synthetic import synthetic_layer_features
 
 BACKENDS = ['sklearn', 'fast', 'torch']
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The CPU run of the torch backend is for tests only: one thread is fastest on tiny inputs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

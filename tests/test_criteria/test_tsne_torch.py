@@ -11,6 +11,8 @@ from mmsls.criteria.synthetic import synthetic_layer_features
 from mmsls.criteria.tsne_torch import (default_device, kl_gradient, match_perplexity,
                                        neighbour_affinities, tsne_embed_batched)
 
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
+
 
 def test_each_row_has_the_target_perplexity():
     rng = np.random.default_rng(0)

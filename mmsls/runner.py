@@ -70,6 +70,17 @@ def load_run_config(config_path: str, cfg_options=None, work_dir=None,
     return setup_cpu_distributed(cfg)
 
 
+def shutdown_distributed() -> None:
+    """Destroy the process group at the end of a tool's run.
+
+    Left to interpreter exit, gloo's worker threads can be torn down while still joinable, which
+    aborts a rank ("terminate called without an active exception") after its work is done.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def build_runner(cfg: Config):
     """``Runner.from_cfg``, or the config's own ``runner_type`` when it names one."""
     from mmengine.registry import RUNNERS

@@ -9,7 +9,7 @@ from mmengine.fileio import dump
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
 from mmsls.runner import (add_runner_arguments, build_runner, load_run_config,
-                          parse_runner_arguments)
+                          parse_runner_arguments, shutdown_distributed)
 
 
 def parse_args():
@@ -35,6 +35,7 @@ def main():
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     metrics = build_runner(cfg).test()
+    shutdown_distributed()
     if args.out:
         dump(metrics, args.out)
 

@@ -3,7 +3,7 @@ import argparse
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
 from mmsls.runner import (add_runner_arguments, build_runner, load_run_config,
-                          parse_runner_arguments)
+                          parse_runner_arguments, shutdown_distributed)
 
 
 def parse_args():
@@ -28,6 +28,7 @@ def main():
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     build_runner(cfg).train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

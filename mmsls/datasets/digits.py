@@ -28,7 +28,6 @@ class DigitsTask(NamedTuple):
 DIGITS_TASKS: Dict[str, DigitsTask] = {
     'digit': DigitsTask(tuple(str(digit) for digit in range(10)), lambda digits: digits),
     'parity': DigitsTask(('even', 'odd'), lambda digits: digits % 2),
-    'ge5': DigitsTask(('0-4', '5-9'), lambda digits: (digits >= 5).astype(np.int64)),
 }
 
 

@@ -8,8 +8,8 @@ import argparse
 from mmengine.fileio import dump
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
-from mmsls.runner import (add_runner_arguments, build_runner, load_run_config,
-                          parse_runner_arguments, shutdown_distributed)
+from mmsls.runner import (add_runner_arguments, load_run_config,
+                          parse_runner_arguments, run_stage)
 
 
 def parse_args():
@@ -34,8 +34,7 @@ def main():
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    metrics = build_runner(cfg).test()
-    shutdown_distributed()
+    metrics = run_stage(cfg, 'test')
     if args.out:
         dump(metrics, args.out)
 

@@ -2,8 +2,8 @@
 import argparse
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
-from mmsls.runner import (add_runner_arguments, build_runner, load_run_config,
-                          parse_runner_arguments, shutdown_distributed)
+from mmsls.runner import (add_runner_arguments, load_run_config,
+                          parse_runner_arguments, run_stage)
 
 
 def parse_args():
@@ -27,8 +27,7 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    build_runner(cfg).train()
-    shutdown_distributed()
+    run_stage(cfg, 'train')
 
 
 if __name__ == '__main__':

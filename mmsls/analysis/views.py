@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from mmsls.depth import DepthFamily, PrunableUnit
-from mmsls.depth.cnn import (MMPretrainConvNeXtFamily, MMPretrainMobileNetV2Family,
+from mmsls.depth.families.cnn import (MMPretrainConvNeXtFamily, MMPretrainMobileNetV2Family,
                              MMPretrainResNetFamily)
 from mmsls.depth.families.swin import MMDetSwinFamily
 from mmsls.depth.families.vit import MMPretrainViTFamily, MMSegViTFamily

@@ -1,12 +1,17 @@
 """The handwritten digits bundled with scikit-learn, as an mmpretrain dataset (no download needed).
 
 ``sklearn.datasets.load_digits`` ships 1797 real 8x8 grey-level images of the digits 0-9 inside the
-scikit-learn package. :class:`DigitsDataset` serves them to mmpretrain pipelines like its own in-memory
-datasets (MNIST, CIFAR): each item holds the image array (``img``, 8x8x3 uint8) and its ``gt_label``,
-so a pipeline starts with transforms such as ``Resize`` rather than ``LoadImageFromFile``.
+scikit-learn package. :class:`DigitsDataset` serves them to mmpretrain pipelines like its own
+in-memory datasets (MNIST, CIFAR): each item holds the image array (``img``, uint8), its
+``gt_label``, its ``digit`` and its index in ``load_digits()`` (``digits_index``), so a pipeline
+starts with transforms such as ``Resize`` rather than ``LoadImageFromFile``.
 
-One seeded, stratified train/test split serves every task, and a task decides what is predicted of
-the same images: ``'digit'`` (which digit, 10 classes) or ``'parity'`` (even or odd, 2 classes).
+One seeded, stratified train/test split serves every task; a task decides what is predicted:
+
+- ``'digit'``: which digit it is (10 classes), on the 8x8 images;
+- ``'parity'``: whether the digit is even or odd (2 classes), on the 8x8 images;
+- ``'quadrant'``: where the digit is (4 classes): each digit is drawn in one quadrant, chosen at
+  random (seeded), of a black 16x16 canvas. A geometric task, like the structured tasks of VTAB.
 """
 from typing import Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -15,19 +20,43 @@ from mmpretrain.datasets import BaseDataset
 
 from mmsls.registry import DATASETS
 
-#: The bundled images hold integers 0..16 (the counts of set pixels in 4x4 blocks of a 32x32 bitmap).
+#: The bundled images hold integers 0..16: counts of set pixels in 4x4 blocks of a 32x32 bitmap.
 MAX_INTENSITY = 16
 
 
 class DigitsTask(NamedTuple):
-    """What a task predicts: its class names, and the label of each digit (``label_of(digits)``)."""
+    """What a task predicts of the digit images.
+
+    ``make(images, digits, rng) -> (images, labels)`` gets all (N, 8, 8, 3) images, their digits
+    and a seeded generator, and returns the task's images (possibly redrawn) and labels.
+    """
     classes: Tuple[str, ...]
-    label_of: Callable[[np.ndarray], np.ndarray]
+    make: Callable[[np.ndarray, np.ndarray, np.random.Generator], Tuple[np.ndarray, np.ndarray]]
+
+
+def _digit_identity(images, digits, rng):
+    return images, digits
+
+
+def _parity(images, digits, rng):
+    return images, digits % 2
+
+
+def _quadrant(images, digits, rng):
+    """Draw each digit in a random quadrant of a black canvas twice its size; label the quadrant."""
+    quadrants = rng.integers(0, 4, size=len(images))
+    size = images.shape[1]
+    canvases = np.zeros((len(images), 2 * size, 2 * size, images.shape[3]), images.dtype)
+    for canvas, image, quadrant in zip(canvases, images, quadrants):
+        row, col = divmod(int(quadrant), 2)
+        canvas[row * size:(row + 1) * size, col * size:(col + 1) * size] = image
+    return canvases, quadrants
 
 
 DIGITS_TASKS: Dict[str, DigitsTask] = {
-    'digit': DigitsTask(tuple(str(digit) for digit in range(10)), lambda digits: digits),
-    'parity': DigitsTask(('even', 'odd'), lambda digits: digits % 2),
+    'digit': DigitsTask(tuple(str(digit) for digit in range(10)), _digit_identity),
+    'parity': DigitsTask(('even', 'odd'), _parity),
+    'quadrant': DigitsTask(('top left', 'top right', 'bottom left', 'bottom right'), _quadrant),
 }
 
 
@@ -58,20 +87,21 @@ class DigitsDataset(BaseDataset):
 
     In a config (any scope)::
 
-        dataset=dict(type='mmsls.DigitsDataset', split='train', task='parity',
+        dataset=dict(type='mmsls.DigitsDataset', split='train', task='quadrant',
                      pipeline=[dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')])
 
-    Images are 8x8x3 uint8 (the grey level, 0..255, in all three channels). The split is stratified
-    by digit and depends only on ``test_fraction`` and ``seed``, so every task shares the same
-    train and test images (a model pre-trained on the train split of one task never saw the test
-    images of another).
+    Images are uint8 with the grey level (0..255) in all three channels: 8x8x3, or 16x16x3 for
+    ``'quadrant'``. The split is stratified by digit and depends only on ``test_fraction`` and
+    ``seed``, so every task splits the same digits alike: a model pre-trained on the train split of
+    one task never saw the test digits of another.
 
     Args:
         split (str): ``'train'`` or ``'test'``. Defaults to ``'train'``.
-        task (str): What the labels are, one of :data:`DIGITS_TASKS` (``'digit'``, ``'parity'``).
+        task (str): What is predicted, one of :data:`DIGITS_TASKS` (``'digit'``, ``'parity'``,
+            ``'quadrant'``).
             Defaults to ``'digit'``.
         test_fraction (float): Fraction of each digit's images in the test split. Defaults to 0.25.
-        seed (int): Seed of the split. Defaults to 0.
+        seed (int): Seed of the split and of the task's randomness. Defaults to 0.
         metainfo (dict, optional): Extra meta information; its ``classes``, if given, must be the
             task's.
         **kwargs: Other arguments of mmpretrain's ``BaseDataset`` (``pipeline``, ``test_mode``,
@@ -112,10 +142,13 @@ class DigitsDataset(BaseDataset):
         grey = np.round(bunch.images * (255 / MAX_INTENSITY)).astype(np.uint8)
         images = np.repeat(grey[..., None], 3, axis=-1)
         digits = bunch.target.astype(np.int64)
-        labels = DIGITS_TASKS[self.task].label_of(digits)
+        # The task draws from a child stream of the seed, independent of the split's, for all images
+        # before splitting: its randomness does not depend on the split.
+        task_rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(1)[0])
+        images, labels = DIGITS_TASKS[self.task].make(images, digits, task_rng)
         indices = split_indices(digits, self.test_fraction, self.seed)[self.split]
-        return [dict(img=images[i], gt_label=int(labels[i]),
-                     digit=int(digits[i])) for i in indices]
+        return [dict(img=images[i], gt_label=int(labels[i]), digit=int(digits[i]),
+                     digits_index=int(i)) for i in indices]
 
     def extra_repr(self) -> List[str]:
         return [f'Split: \t{self.split} (test fraction {self.test_fraction}, seed {self.seed})',

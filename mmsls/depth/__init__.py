@@ -1,7 +1,6 @@
 """Depth pruning: the prunable units of every backbone family behind one interface, the structure
 record that makes a pruned model loadable, and per-task export on top of a shared backbone."""
 from . import families  # noqa: F401  (registers the families)
-from . import cnn  # noqa: F401  (registers the CNN families: ResNet, ConvNeXt, MobileNetV2)
 from .api import (depth_keep, find_backbone, has_prunable_backbone, prunable_units, prune_depth,
                   unwrap_model)
 from .family import DEPTH_FAMILIES, DepthFamily, PrunableUnit, register_depth_family

@@ -1,2 +1,2 @@
 """The depth families; importing a family's module registers it in ``DEPTH_FAMILIES``."""
-from . import swin, vit  # noqa: F401
+from . import cnn, swin, vit  # noqa: F401

@@ -16,8 +16,8 @@ from typing import Iterable, List, Optional
 
 from torch import nn
 
-from .family import DepthFamily, PrunableUnit, is_instance_of, register_depth_family
-from .pruned_layers import PrunedLayers
+from ..family import DepthFamily, PrunableUnit, is_instance_of, register_depth_family
+from ..pruned_layers import PrunedLayers
 
 _MMPRETRAIN_BACKBONES = 'mmpretrain.models.backbones'
 

@@ -8,8 +8,8 @@ import torch
 
 from mmsls.depth import (apply_depth_structure, depth_keep, depth_structure, prunable_units,
                          prune_depth)
-from mmsls.depth.cnn import SequentialPrunedLayers
-from .conftest import build
+from mmsls.depth.families.cnn import SequentialPrunedLayers
+from ..conftest import build
 
 RESNET50 = dict(type='ResNet', depth=50, base_channels=8, stem_channels=8, out_indices=(1, 2, 3))
 RESNET18 = dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, out_indices=(0, 3))

@@ -1,6 +1,7 @@
 # Shared part of the demo configs: a small ViT (mmpretrain) on scikit-learn's bundled handwritten
-# digits (mmsls.DigitsDataset: 1347 train / 450 test images, no download), upsampled from 8x8 to
-# 32x32 px and cut into 4x4 patches of 8x8 px. CPU, seeded, reproducible run to run.
+# digits (mmsls.DigitsDataset: 1347 train / 450 test digits, no download). Images (8x8 digits, or
+# the 16x16 canvases of the 'quadrant' task) are resized to 32x32 px and cut into 4x4 patches of
+# 8x8 px. CPU, seeded, reproducible run to run.
 custom_imports = dict(imports=['mmsls'], allow_failed_imports=False)
 default_scope = 'mmpretrain'
 task = 'digit'
@@ -10,7 +11,8 @@ embed_dims = 64
 
 vit = dict(
     type='VisionTransformer',
-    arch=dict(embed_dims=embed_dims, num_layers=8, num_heads=4, feedforward_channels=4 * embed_dims),
+    arch=dict(embed_dims=embed_dims, num_layers=8, num_heads=4,
+              feedforward_channels=4 * embed_dims),
     img_size=image_size, patch_size=8, out_type='cls_token', drop_rate=0.0, drop_path_rate=0.1)
 model = dict(
     type='ImageClassifier',
@@ -40,8 +42,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='Accuracy', topk=(1, ))
 test_evaluator = val_evaluator
 
-max_epochs = 50
-warmup_epochs = 5
+max_epochs = 30
+warmup_epochs = 3
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)
 val_cfg = dict()
 test_cfg = dict()

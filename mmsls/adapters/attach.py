@@ -19,13 +19,13 @@ with shift and partition, so this is the published placement; it also adapts the
 pad H, W up to a multiple of the window size, exactly as ``w_msa.qkv`` sees them after merging.
 That makes the merged model equal to the unmerged one for every input size.
 """
-import sys
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 import torch
 from torch import nn
 
+from mmsls.loaded_classes import is_instance_of, loaded_class
 from mmsls.registry import MODELS
 from .convpass import Convpass
 from .repadapter import RepAdapter
@@ -79,12 +79,8 @@ class BackboneFamily:
     attn: AdapterSite
     mlp: AdapterSite
 
-    def loaded_class(self, class_name: str) -> Optional[type]:
-        module = sys.modules.get(self.module)
-        return getattr(module, class_name) if module is not None else None
-
     def is_block(self, module: nn.Module) -> bool:
-        return type(module) is self.loaded_class(self.block_class)
+        return type(module) is loaded_class(self.module, self.block_class)
 
     def site(self, slot: str) -> AdapterSite:
         return self.attn if slot == 'adapter_attn' else self.mlp
@@ -154,8 +150,7 @@ def find_family(backbone: nn.Module) -> BackboneFamily:
         TypeError: If ``backbone`` is of no supported family; the message lists them.
     """
     for family in FAMILIES:
-        cls = family.loaded_class(family.backbone_class)
-        if cls is not None and isinstance(backbone, cls):
+        if is_instance_of(backbone, family.module, family.backbone_class):
             return family
     raise TypeError(
         f'Adapters cannot be attached to {type(backbone).__module__}.{type(backbone).__name__}: '

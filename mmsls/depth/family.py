@@ -1,6 +1,5 @@
 """One interface over the prunable blocks of every backbone family, and the table of families."""
 import operator
-import sys
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Type
 
@@ -150,13 +149,3 @@ def register_depth_family(cls: Type[DepthFamily]) -> Type[DepthFamily]:
 def find_depth_family(backbone: nn.Module) -> Optional[DepthFamily]:
     """The family that ``backbone`` belongs to, or None."""
     return next((family for family in DEPTH_FAMILIES if family.matches(backbone)), None)
-
-
-def is_instance_of(obj: object, module_name: str, class_name: str) -> bool:
-    """``isinstance(obj, module_name.class_name)`` without importing ``module_name``.
-
-    An instance of a class implies its module is imported, so families of libraries that are not loaded
-    cost nothing (importing mmdet or mmseg pulls in mmcv's compiled ops).
-    """
-    cls = getattr(sys.modules.get(module_name), class_name, None)
-    return cls is not None and isinstance(obj, cls)

@@ -16,7 +16,9 @@ from typing import Iterable, List, Optional
 
 from torch import nn
 
-from ..family import DepthFamily, PrunableUnit, is_instance_of, register_depth_family
+from mmsls.loaded_classes import is_instance_of
+
+from ..family import DepthFamily, PrunableUnit, register_depth_family
 from ..pruned_layers import PrunedLayers
 
 _MMPRETRAIN_BACKBONES = 'mmpretrain.models.backbones'

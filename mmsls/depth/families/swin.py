@@ -14,7 +14,9 @@ from typing import List
 
 from torch import nn
 
-from ..family import DepthFamily, is_instance_of, register_depth_family
+from mmsls.loaded_classes import is_instance_of
+
+from ..family import DepthFamily, register_depth_family
 
 
 @register_depth_family

@@ -8,7 +8,9 @@ from typing import Dict, List, Sequence
 
 from torch import nn
 
-from ..family import DepthFamily, PrunableUnit, is_instance_of, register_depth_family
+from mmsls.loaded_classes import is_instance_of
+
+from ..family import DepthFamily, PrunableUnit, register_depth_family
 
 
 def remap_out_indices(out_indices: Sequence[int], num_before: int, num_after: int) -> Sequence[int]:

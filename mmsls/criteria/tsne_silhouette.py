@@ -25,10 +25,11 @@ from .tsne_torch import default_device, tsne_embed_batched
 
 CRITERION = 'tsne_silhouette'
 
-# The 'fast' backend's optimisation: the reference's, stopped after 500 of its 1000 iterations
-# (docs/criteria.md has the measurements); Barnes-Hut angle as in the reference.
-FAST_TSNE = TSNESettings(max_iter=500)
-FAST_ANGLE = 0.5
+# The 'fast' backend's optimisation: the reference's, stopped after 400 of its 1000 iterations,
+# with a coarser Barnes-Hut angle (0.65 instead of 0.5). docs/criteria.md has the measurements:
+# same kept depth on every benchmark case and seed, scores within 0.04 of the reference's.
+FAST_TSNE = TSNESettings(max_iter=400)
+FAST_ANGLE = 0.65
 
 
 def _for_sample(settings: TSNESettings, num_samples: int) -> TSNESettings:

@@ -3,7 +3,6 @@ import argparse
 import gc
 import os
 import os.path as osp
-
 from typing import Optional
 
 from mmengine.config import Config, DictAction
@@ -81,7 +80,7 @@ def shutdown_distributed() -> None:
     interpreter exit, gloo's threads are torn down in no particular order and abort a rank after
     its work is done ("terminate called without an active exception": 4 of 60 two-process runs of
     the tiny config on a loaded machine). Collecting first, then a barrier (no rank still talks
-    when another tears down), then destroying the group: 0 of 60.
+    when another tears down), then destroying the group: 0 of 59.
     """
     import torch.distributed as dist
     gc.collect()

@@ -4,13 +4,13 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 from mmengine.dist import broadcast_object_list, get_rank
-from mmengine.hooks import EMAHook, Hook
+from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 
 from mmsls.depth import depth_keep, find_backbone, prunable_units, unwrap_model
 from mmsls.depth.fading import FadedBlocks
 from mmsls.registry import HOOKS
-from .runner_pruning import prune_runner_model
+from .runner_pruning import check_no_ema, prune_runner_model
 
 #: Key of the fade record in a checkpoint's ``meta``.
 PROGRESSIVE_RECORD_KEY = 'mmsls_progressive_depth'
@@ -138,10 +138,7 @@ class ProgressiveDepthHook(Hook):
     # -- Runner events -----------------------------------------------------------------------------
 
     def before_train(self, runner) -> None:
-        if any(isinstance(hook, EMAHook) for hook in runner.hooks):
-            raise ValueError('ProgressiveDepthHook cannot run with EMAHook: the EMA copy keeps the '
-                             'removed blocks and stops matching the pruned model. Remove EMAHook from '
-                             'custom_hooks')
+        check_no_ema(runner, 'ProgressiveDepthHook')  # now, not when the fade ends
         self._begin_iter, self._span_iters = self._iteration_schedule(runner)
         loaded, self._loaded = self._loaded, None
         if loaded is not None and runner.iter == 0:

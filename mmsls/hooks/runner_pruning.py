@@ -2,7 +2,7 @@
 import copy
 from typing import Iterable, List
 
-from mmengine.hooks import Hook
+from mmengine.hooks import EMAHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import nn
@@ -22,13 +22,15 @@ def prune_runner_model(runner, keep: Iterable[int], allow_empty_stages: bool = F
     - A distributed wrapper (DDP) is rebuilt around the pruned model with ``runner.wrap_model``, so its
       reducer no longer waits for gradients of removed parameters.
 
-    Under DDP every rank must call this with the same ``keep``.
+    Under DDP every rank must call this with the same ``keep``. A Runner with an ``EMAHook`` is
+    refused (:func:`check_no_ema`).
 
     Args:
         runner (Runner): The runner whose model to prune.
         keep (Iterable[int]): Positions into ``prunable_units(runner.model)`` to keep.
         allow_empty_stages (bool): Allow removing required units. Defaults to False.
     """
+    check_no_ema(runner, 'Depth pruning of the Runner\'s model')
     wrapped = is_model_wrapper(runner.model)
     model = runner.model.module if wrapped else runner.model
     before = list(model.parameters())
@@ -42,6 +44,24 @@ def prune_runner_model(runner, keep: Iterable[int], allow_empty_stages: bool = F
         # wrap_model fills defaults into the config it gets: hand it a copy.
         wrapper_cfg = copy.deepcopy(runner.cfg.get('model_wrapper_cfg', None))
         runner.model = runner.wrap_model(wrapper_cfg, model)
+
+
+def check_no_ema(runner, what: str) -> None:
+    """Refuse a Runner with an ``EMAHook``: its averaged copy of the model would keep every block.
+
+    MMEngine's EMAHook swaps the averaged and the live weights by position (for validation, test and
+    checkpoints), so after pruning it would pair weights of different layers without an error.
+
+    Raises:
+        ValueError: If ``runner`` has an EMAHook; the message starts with ``what``.
+    """
+    if any(isinstance(hook, EMAHook) for hook in runner.hooks):
+        raise ValueError(
+            f'{what} cannot run with EMAHook: its averaged copy of the model keeps the removed '
+            'blocks, and MMEngine swaps the averaged and live weights by position, which would '
+            'load weights into the wrong layers. Remove EMAHook from custom_hooks for this run '
+            '(mmpretrain configs often add it; `custom_hooks=[...]` in your config replaces the '
+            'inherited list).')
 
 
 def _drop_from_optimizer(optim_wrapper, removed: List[nn.Parameter]) -> None:

@@ -56,6 +56,17 @@ def test_removed_parameters_stop_training_and_empty_groups_stay(tiny_data_dir, t
         assert torch.equal(value, before[key]), 'a removed parameter was still stepped'
 
 
+def test_runner_with_ema_hook_is_refused_before_anything_is_pruned(tiny_data_dir, tmp_path,
+                                                                   monkeypatch):
+    # EMAHook swaps averaged and live weights by position: after pruning it would mix up layers.
+    monkeypatch.chdir(tiny_data_dir)
+    runner = tiny_runner(tmp_path, custom_hooks=[dict(type='mmsls.PruneDepthHook', depth=2),
+                                                 dict(type='EMAHook')])
+    with pytest.raises(ValueError, match='cannot run with EMAHook.*wrong layers'):
+        runner.train()
+    assert len(prunable_units(runner.model)) == 4
+
+
 def test_optimizer_not_built_yet_is_left_to_be_built_from_pruned_model(tmp_path):
     runner = tiny_runner(tmp_path)
     assert isinstance(runner.optim_wrapper, dict)

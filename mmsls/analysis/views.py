@@ -8,10 +8,10 @@ the depth family objects of :mod:`mmsls.depth`:
   backbones apply it outside the layers). One vector per image is the cls token, ``output[:, 0]``
   (the mean of the patch tokens for a ViT without cls token); the token grid is the patch tokens on
   the ``(H, W)`` grid that ``patch_embed`` returns.
-- mmdet Swin: the unit is a block called as ``block(x, hw_shape)`` with output ``(B, H*W, C)``. One
-  vector per image is the average-pooled tokens; for the last block of a stage that ends in a patch
-  merging layer, the pooled tokens after that layer (what the next stage reads), as the issue
-  specifies. (The public SLS code applies the stage's patch merging to every block of such a stage;
+- mmdet and mmpretrain Swin: the unit is a block called as ``block(x, hw_shape)`` with output
+  ``(B, H*W, C)``. One vector per image is the average-pooled tokens; for the last block of a
+  stage that ends in a patch merging layer, the pooled tokens after that layer (what the next stage
+  reads), as the issue specifies. (The public SLS code applies the stage's patch merging to every block of such a stage;
   we keep the merging where the network itself applies it.) The token grid is the block output on
   ``hw_shape``.
 - CNNs (mmpretrain ResNet, ConvNeXt, MobileNetV2): the unit output is a feature map ``(B, C, H, W)``;
@@ -26,7 +26,7 @@ from torch.utils.hooks import RemovableHandle
 from mmsls.depth import DepthFamily, PrunableUnit
 from mmsls.depth.families.cnn import (MMPretrainConvNeXtFamily, MMPretrainMobileNetV2Family,
                              MMPretrainResNetFamily)
-from mmsls.depth.families.swin import MMDetSwinFamily
+from mmsls.depth.families.swin import MMDetSwinFamily, MMPretrainSwinFamily
 from mmsls.depth.families.vit import MMPretrainViTFamily, MMSegViTFamily
 
 
@@ -94,8 +94,8 @@ class ViTTokensView(FeatureView):
 
 
 class SwinBlocksView(FeatureView):
-    """mmdet ``SwinTransformer``: blocks called as ``block(x, hw_shape)``, stages ending in an
-    optional ``downsample`` (patch merging)."""
+    """mmdet's and mmpretrain's ``SwinTransformer``: blocks called as ``block(x, hw_shape)``, stages
+    ending in an optional ``downsample`` (patch merging)."""
 
     @staticmethod
     def _hw_shape(args: tuple, kwargs: dict) -> Tuple[int, int]:
@@ -129,6 +129,7 @@ FEATURE_VIEWS: Dict[Type[DepthFamily], Callable[[nn.Module], FeatureView]] = {
     MMPretrainViTFamily: lambda backbone: ViTTokensView(backbone, backbone.num_extra_tokens),
     MMSegViTFamily: lambda backbone: ViTTokensView(backbone, int(backbone.with_cls_token)),
     MMDetSwinFamily: SwinBlocksView,
+    MMPretrainSwinFamily: SwinBlocksView,
     MMPretrainResNetFamily: FeatureMapView,
     MMPretrainConvNeXtFamily: FeatureMapView,
     MMPretrainMobileNetV2Family: FeatureMapView,

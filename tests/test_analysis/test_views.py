@@ -108,6 +108,17 @@ def swin():
     return backbone
 
 
+@pytest.fixture
+def mmpretrain_swin():
+    from mmpretrain.models.backbones import SwinTransformer
+    torch.manual_seed(0)
+    backbone = SwinTransformer(arch=dict(embed_dims=32, depths=(1, 2, 2, 1), num_heads=(1, 2, 4, 8)),
+                               img_size=64, window_size=4, pad_small_map=True,
+                               out_indices=(0, 1, 2, 3))
+    backbone.eval()
+    return backbone
+
+
 def stage_inputs(backbone, inputs):
     """Each stage's input tokens and grid, recorded from a real forward pass."""
     recorded = []
@@ -120,7 +131,9 @@ def stage_inputs(backbone, inputs):
     return recorded
 
 
-def test_swin_pooled_blocks_last_of_stage_through_patch_merging(swin):
+@pytest.mark.parametrize('backbone', ['swin', 'mmpretrain_swin'])
+def test_swin_pooled_blocks_last_of_stage_through_patch_merging(backbone, request):
+    swin = request.getfixturevalue(backbone)  # mmdet's, or mmpretrain's (the same view)
     inputs = torch.randn(2, 3, 64, 64)
     view, vectors = run(swin, inputs, 'image_vector')
     assert isinstance(view, SwinBlocksView)

@@ -1,4 +1,7 @@
-"""Depth family of mmdet's ``SwinTransformer`` (the RetinaNet Swin-T backbone).
+"""Depth families of mmdet's ``SwinTransformer`` (the RetinaNet Swin-T backbone) and mmpretrain's.
+
+Both hold ``stages.s.blocks`` and end each stage in an optional ``downsample``, and both call a block
+as ``block(x, hw_shape)``, so one family describes them; they differ only in the class matched.
 
 Units are the blocks of all stages in forward order (``stages.s.blocks.b``). Every ``PatchMerging``
 stays, and a block never changes the token shape, so each stage's output shape is unchanged and the
@@ -34,3 +37,14 @@ class MMDetSwinFamily(DepthFamily):
 
     def is_required(self, container: str, position: int) -> bool:
         return position == 0
+
+
+@register_depth_family
+class MMPretrainSwinFamily(MMDetSwinFamily):
+    """mmpretrain ``SwinTransformer`` (classification): as :class:`MMDetSwinFamily`."""
+
+    name = 'mmpretrain SwinTransformer'
+
+    def matches(self, backbone: nn.Module) -> bool:
+        return is_instance_of(backbone, 'mmpretrain.models.backbones.swin_transformer',
+                              'SwinTransformer')

@@ -130,3 +130,57 @@ def test_pruned_checkpoint_into_unpruned_model_via_pretrained_init(swin_retinane
             torch.testing.assert_close(value, before[key])
         else:
             torch.testing.assert_close(value, pruned[key])
+
+
+# mmpretrain's SwinTransformer (classification) is the same family under another class.
+MMPRETRAIN_SWIN_CLASSIFIER = dict(
+    type='ImageClassifier',
+    backbone=dict(type='SwinTransformer', img_size=64, window_size=4, pad_small_map=True,
+                  drop_path_rate=0.,
+                  arch=dict(embed_dims=32, depths=[1, 2, 3, 1], num_heads=[1, 2, 4, 8])),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=3, in_channels=256))
+
+
+def mmpretrain_swin_reference(swin, kept_names, images):
+    """Outputs of mmpretrain's ``swin`` (unpruned, default out_indices) running only ``kept_names``."""
+    x, hw = swin.patch_embed(images)
+    x = swin.drop_after_pos(x)
+    outs = []
+    for stage_index, stage in enumerate(swin.stages):
+        for block_index, block in enumerate(stage.blocks):
+            if f'stages.{stage_index}.blocks.{block_index}' in kept_names:
+                x = block(x, hw)
+        if stage_index in swin.out_indices:
+            out = getattr(swin, f'norm{stage_index}')(x)
+            outs.append(out.view(-1, *hw, swin.num_features[stage_index]).permute(0, 3, 1, 2))
+        if stage.downsample is not None:
+            x, hw = stage.downsample(x, hw)
+    return outs
+
+
+def test_mmpretrain_swin_prunes_like_mmdet_swin():
+    classifier = build('mmpretrain', MMPRETRAIN_SWIN_CLASSIFIER)
+    reference = copy.deepcopy(classifier)
+    units = prunable_units(classifier)
+    assert [unit.name for unit in units] == UNITS
+    assert [unit.required for unit in units] == [True, True, False, True, False, False, True]
+
+    kept = [name for name in UNITS if name not in ('stages.1.blocks.1', 'stages.2.blocks.1')]
+    prune_depth(classifier, [UNITS.index(name) for name in kept])
+    assert [unit.name for unit in prunable_units(classifier)] == kept
+    # Each kept block keeps its own shift: stage 2's blocks 0 and 2 are both non-shifted.
+    assert [block.attn.shift_size for block in classifier.backbone.stages[2].blocks] == [0, 0]
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        outs = classifier.backbone(images)
+        expected = mmpretrain_swin_reference(reference.backbone, kept, images)
+        torch.testing.assert_close(outs[-1], expected[-1])
+        assert not torch.allclose(outs[-1], reference.backbone(images)[-1])
+        logits = classifier(images, mode='tensor')
+        torch.testing.assert_close(logits, reference.head.fc(reference.neck(tuple(expected))[-1]))
+    # A full checkpoint loads non-strictly into the blocks of the same name only.
+    incompatible = classifier.load_state_dict(reference.state_dict(), strict=False)
+    assert incompatible.missing_keys == []
+    assert {'.'.join(key.split('.')[1:5]) for key in incompatible.unexpected_keys} == {
+        'stages.1.blocks.1', 'stages.2.blocks.1'}

@@ -13,7 +13,7 @@ UNITS = ['stages.0.blocks.0', 'stages.1.blocks.0', 'stages.1.blocks.1', 'stages.
 
 
 def swin_reference(swin, kept_names, images):
-    """Outputs of ``swin`` (unpruned) running only the blocks named in ``kept_names``."""
+    """Outputs of mmdet's or mmpretrain's ``swin`` (unpruned) running only ``kept_names``."""
     x, hw = swin.patch_embed(images)
     x = swin.drop_after_pos(x)
     outs = []
@@ -142,23 +142,6 @@ MMPRETRAIN_SWIN_CLASSIFIER = dict(
     head=dict(type='LinearClsHead', num_classes=3, in_channels=256))
 
 
-def mmpretrain_swin_reference(swin, kept_names, images):
-    """Outputs of mmpretrain's ``swin`` (unpruned, default out_indices) running only ``kept_names``."""
-    x, hw = swin.patch_embed(images)
-    x = swin.drop_after_pos(x)
-    outs = []
-    for stage_index, stage in enumerate(swin.stages):
-        for block_index, block in enumerate(stage.blocks):
-            if f'stages.{stage_index}.blocks.{block_index}' in kept_names:
-                x = block(x, hw)
-        if stage_index in swin.out_indices:
-            out = getattr(swin, f'norm{stage_index}')(x)
-            outs.append(out.view(-1, *hw, swin.num_features[stage_index]).permute(0, 3, 1, 2))
-        if stage.downsample is not None:
-            x, hw = stage.downsample(x, hw)
-    return outs
-
-
 def test_mmpretrain_swin_prunes_like_mmdet_swin():
     classifier = build('mmpretrain', MMPRETRAIN_SWIN_CLASSIFIER)
     reference = copy.deepcopy(classifier)
@@ -174,7 +157,7 @@ def test_mmpretrain_swin_prunes_like_mmdet_swin():
     images = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         outs = classifier.backbone(images)
-        expected = mmpretrain_swin_reference(reference.backbone, kept, images)
+        expected = swin_reference(reference.backbone, kept, images)  # forward as mmdet's
         torch.testing.assert_close(outs[-1], expected[-1])
         assert not torch.allclose(outs[-1], reference.backbone(images)[-1])
         logits = classifier(images, mode='tensor')

@@ -24,11 +24,11 @@ import time
 import numpy as np
 import torch
 from matplotlib.figure import Figure
-from mmengine.config import Config, DictAction
-from mmengine.registry import DATASETS, init_default_scope
+from mmengine.config import DictAction
+from mmengine.registry import DATASETS
 from mmengine.runner import Runner
 
-import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
+from mmsls.apis import init_model
 from mmsls.criteria import select_depth
 
 # Criteria compared, as (criterion, backend) pairs registered in mmsls.criteria.
@@ -49,8 +49,9 @@ def parse_args():
                         help="backend of SLS's t-SNE silhouette")
     parser.add_argument('--seed', type=int, default=0, help='seed of the sample and the criteria')
     parser.add_argument('--batch-size', type=int, default=None, help='images per forward pass')
-    parser.add_argument('--pipeline', choices=['train', 'test'], default='train',
-                        help='load the sample with the train or the test pipeline')
+    parser.add_argument('--pipeline', choices=['train', 'test'], default='test',
+                        help='load the sample unaugmented (the test pipeline, annotations loaded '
+                        'first; default) or with the train pipeline')
     parser.add_argument('--bypass', action='store_true',
                         help="also measure UPDP's bypass cost of every removable block")
     parser.add_argument('--bypass-samples', type=int, default=256,
@@ -79,18 +80,19 @@ def load_features(path):
     return features, data['labels'], names
 
 
-def capture(args, cfg):
-    """The trained model and its captured features (tools/analyze_layers.py's loading)."""
-    from analyze_layers import load_trained_model  # tools/ is on sys.path when run as a script
-    from mmsls.analysis import capture_layer_features
+def capture(args):
+    """The trained model, its config and its captured features."""
+    from mmsls.analysis import analysis_pipeline, capture_layer_features
 
-    model = load_trained_model(cfg, args.checkpoint).to(args.device)
+    model = init_model(args.config, args.checkpoint, device=args.device,
+                       cfg_options=args.cfg_options)
+    cfg = model.cfg
     dataset = DATASETS.build(copy.deepcopy(cfg.train_dataloader.dataset))
-    pipeline = cfg.test_dataloader.dataset.pipeline if args.pipeline == 'test' else None
+    pipeline = analysis_pipeline(cfg, args.pipeline)
     captured = capture_layer_features(
         model, dataset, args.num_samples, seed=args.seed, pipeline=pipeline,
         batch_size=args.batch_size or cfg.train_dataloader.get('batch_size', 8))
-    return model, captured.features, captured.labels, captured.unit_names
+    return model, cfg, captured.features, captured.labels, captured.unit_names
 
 
 def bypass_costs(args, cfg, model, kept_depth):
@@ -181,11 +183,7 @@ def main():
         features, labels, names = load_features(args.features)
         work_dir = args.work_dir or osp.dirname(osp.abspath(args.features))
     else:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        init_default_scope(cfg.get('default_scope', 'mmengine'))
-        model, features, labels, names = capture(args, cfg)
+        model, cfg, features, labels, names = capture(args)
         work_dir = args.work_dir or osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0], 'compare_criteria')
     os.makedirs(work_dir, exist_ok=True)

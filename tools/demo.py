@@ -15,7 +15,7 @@ Runner) on the configs in ``configs/demo/``, one process per stage:
 (e) test both models with ``tools/test.py``, the pruned checkpoint with the unpruned config;
 (f) merge the adapters into the backbone (:func:`mmsls.adapters.merge_adapters`), checking outputs;
 (g) measure the throughput of the merged pruned vs the merged unpruned model, interleaved in this
-    run, and the parameters each task stores (:func:`mmsls.depth.export_task`, as
+    run, and the parameters each task stores (:func:`mmsls.apis.export_task`, as
     ``tools/export_task.py``).
 
 Every stage is seeded: a run reproduces the previous one on the same machine. The report goes to
@@ -40,13 +40,12 @@ from typing import Dict, List, Tuple
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
-from mmengine.registry import DATASETS, MODELS, init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.registry import DATASETS
 from torch import nn
 
-import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
 from mmsls.adapters import merge_adapters
-from mmsls.depth import DEPTH_RECORD_KEY, apply_depth_structure, export_task, prunable_units
+from mmsls.apis import export_task, init_model
+from mmsls.depth import prunable_units
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs' / 'demo'
@@ -158,7 +157,7 @@ class Demo:
         """Test ``checkpoint`` with the PETL (unpruned) config; return its top-1 accuracy."""
         metrics = self.work_dir / stage / 'metrics.json'
         self.tool(stage, 'test.py', PETL_CONFIG, checkpoint, '--work-dir', self.work_dir / stage,
-                  '--out', metrics)
+                  '--out-metrics', metrics)
         return float(json.loads(metrics.read_text())['accuracy/top1'])
 
     def tool(self, stage: str, tool: str, *args) -> List[str]:
@@ -205,19 +204,6 @@ class Demo:
         print(f'    ... {seconds:.0f} s', flush=True)
 
 
-def load_trained(cfg: Config, checkpoint: str) -> nn.Module:
-    """The model of ``cfg`` with the checkpoint's weights, pruned to its recorded structure."""
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)  # no init_weights: every weight comes from the checkpoint
-    loaded = _load_checkpoint(checkpoint, map_location='cpu', logger='silent')
-    record = (loaded.get('meta') or {}).get(DEPTH_RECORD_KEY)
-    if record is not None:
-        apply_depth_structure(model, record, loaded['state_dict'])
-    model.load_state_dict(loaded['state_dict'], strict=True)
-    model.eval()
-    return model
-
-
 def test_batch(cfg: Config, model: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
     """All test images, preprocessed by ``model``'s data preprocessor, and their labels."""
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
@@ -244,7 +230,7 @@ def merge_and_time(petl_checkpoint: str, sls_checkpoint: str, quick: bool) -> di
     cfg = Config.fromfile(str(PETL_CONFIG))
     models, merged = {}, {}
     for name, checkpoint in (('petl', petl_checkpoint), ('sls', sls_checkpoint)):
-        model = load_trained(cfg, checkpoint)
+        model = init_model(cfg, checkpoint)  # pruned to the checkpoint's recorded structure
         if not models:
             inputs, labels = test_batch(cfg, model)
         with torch.no_grad():

@@ -1,6 +1,6 @@
 """Fold the RepAdapters of a trained model into its backbone, for deployment.
 
-    python tools/merge_adapters.py CONFIG CHECKPOINT OUT
+    python tools/merge_adapters.py CONFIG CHECKPOINT OUT [--cfg-options KEY=VALUE ...] [--force]
 
 CONFIG is a config whose ``model.backbone`` is an ``mmsls.AdaptedBackbone`` with RepAdapter, and
 CHECKPOINT a checkpoint of that model (e.g. ``work_dirs/.../iter_N.pth``). Writes:
@@ -10,8 +10,9 @@ CHECKPOINT a checkpoint of that model (e.g. ``work_dirs/.../iter_N.pth``). Write
 - ``OUT/merged_config.py``: CONFIG with the inner, plain backbone in place of the wrapper and
   ``load_from`` set to ``merged.pth``. The tool checks that the weights load strictly into it.
 
-A pruned checkpoint (SLS, UPDP) merges too: its recorded structure is applied to the model before its
-weights load, and ``merged.pth`` keeps the record, so ``tools/test.py`` re-applies it.
+The checkpoint loads through :func:`mmsls.apis.init_model`: a pruned checkpoint (SLS, UPDP) merges
+too, its recorded structure applied before its weights load. ``merged.pth``'s meta keeps the depth
+record (so ``tools/test.py`` re-applies it) and the ``dataset_meta``.
 """
 import argparse
 import copy
@@ -19,13 +20,13 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config
-from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.config import Config, DictAction
 
-import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
 from mmsls.adapters import merge_adapters
-from mmsls.depth import DEPTH_RECORD_KEY, apply_depth_structure
+from mmsls.apis import init_model
+from mmsls.fileio import atomic_write, check_not_an_input
+from mmsls.depth import (DEPTH_RECORD_KEY, apply_depth_structure, depth_structure,
+                         has_prunable_backbone, is_depth_pruned)
 
 WRAPPER_TYPES = ('mmsls.AdaptedBackbone', 'AdaptedBackbone')
 
@@ -36,6 +37,10 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config of the adapted model')
     parser.add_argument('checkpoint', help='checkpoint of the adapted model')
     parser.add_argument('out', help='directory for merged.pth and merged_config.py')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, as in tools/train.py')
+    parser.add_argument('--force', action='store_true',
+                        help='let merged.pth or merged_config.py replace the config or checkpoint')
     return parser.parse_args(argv)
 
 
@@ -61,33 +66,39 @@ def plain_config(cfg: Config, weights: str) -> Config:
 def main(argv=None):
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    os.makedirs(args.out, exist_ok=True)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     weights = osp.abspath(osp.join(args.out, 'merged.pth'))
+    config_out = osp.join(args.out, 'merged_config.py')
+    for out in (weights, config_out):
+        check_not_an_input(out, [args.config, args.checkpoint], args.force)
     merged_cfg = plain_config(cfg, weights)
 
-    checkpoint = _load_checkpoint(args.checkpoint, map_location='cpu')
-    weights_in = checkpoint.get('state_dict', checkpoint)
-    record = checkpoint.get('meta', {}).get(DEPTH_RECORD_KEY)
-    model = MODELS.build(cfg.model)
-    if record is not None:
-        apply_depth_structure(model, record, weights_in)
-    model.load_state_dict(weights_in, strict=True)
+    model = init_model(cfg, args.checkpoint)  # strict, pruned to the recorded structure
+    record = depth_structure(model) if has_prunable_backbone(model) and is_depth_pruned(model) \
+        else None
     num_merged = merge_adapters(model, strict=True)
     if num_merged == 0:
         raise ValueError(f'{args.checkpoint} holds no RepAdapter to merge.')
     state_dict = model.state_dict()
 
-    plain = MODELS.build(merged_cfg.model)
+    plain = init_model(merged_cfg)
     if record is not None:
         apply_depth_structure(plain, record, state_dict)
     plain.load_state_dict(state_dict, strict=True)
 
-    meta = dict(checkpoint.get('meta', {}), merged_adapters=num_merged, merged_from=args.checkpoint)
-    torch.save(dict(meta=meta, state_dict=state_dict), weights)
-    merged_cfg.dump(osp.join(args.out, 'merged_config.py'))
+    meta = dict(merged_adapters=num_merged, merged_from=args.checkpoint)
+    if record is not None:
+        meta[DEPTH_RECORD_KEY] = record
+    if hasattr(model, 'dataset_meta'):
+        meta['dataset_meta'] = model.dataset_meta
+    os.makedirs(args.out, exist_ok=True)
+    with atomic_write(weights) as path:
+        torch.save(dict(meta=meta, state_dict=state_dict), path)
+    with atomic_write(config_out) as path:
+        merged_cfg.dump(path)
     print(f'Merged {num_merged} RepAdapters: {weights} loads strictly into '
-          f"{osp.join(args.out, 'merged_config.py')}")
+          f'{config_out}')
 
 
 if __name__ == '__main__':

@@ -82,7 +82,7 @@ def test_command(config: str, checkpoint: Path, work_dir: Path, gpus: int, cfg_o
         command = ['bash', str(TOOLS / 'dist_test.sh'), config, str(checkpoint), str(gpus)]
     else:
         command = [sys.executable, str(TOOLS / 'test.py'), config, str(checkpoint)]
-    command += ['--work-dir', str(work_dir), '--out', str(work_dir / 'metrics.json')]
+    command += ['--work-dir', str(work_dir), '--out-metrics', str(work_dir / 'metrics.json')]
     command += ['--tta'] if tta else []
     return command + (['--cfg-options', *cfg_options] if cfg_options else [])
 

@@ -2,8 +2,8 @@
 import argparse
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
-from mmsls.runner import (add_runner_arguments, load_run_config,
-                          parse_runner_arguments, run_stage)
+from mmsls.runner import (add_runner_arguments, disable_validation, enable_auto_scale_lr,
+                          load_run_config, parse_runner_arguments, resolve_resume, run_stage)
 
 
 def parse_args():
@@ -11,8 +11,14 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir if no path')
+        help='resume from the given checkpoint, or from the latest one in the work dir if no path '
+        '(if there is none yet, the run starts from the beginning with the config\'s load_from)')
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate by the total batch size over the config\'s '
+                        'auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='do not validate during training')
     add_runner_arguments(parser)
     return parse_runner_arguments(parser)
 
@@ -23,10 +29,11 @@ def main():
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        cfg = enable_auto_scale_lr(cfg)
+    if args.no_validate:
+        cfg = disable_validation(cfg)
+    cfg = resolve_resume(cfg, args.resume)
     run_stage(cfg, 'train')
 
 

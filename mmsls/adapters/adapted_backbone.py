@@ -8,8 +8,10 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import PretrainedInit, initialize
 from torch import nn
 
+from mmsls.compat import register_state_dict_post_hook
 from mmsls.registry import MODELS
 from .attach import attach_adapters, named_adapters
+from .merge import merge_adapters
 from .parameters import count_parameters
 
 INNER = 'backbone.'
@@ -42,10 +44,11 @@ class AdaptedBackbone(BaseModule):
                       backbone=<the original backbone dict>,
                       adapter=dict(type='RepAdapter', scale=0.1))
 
-    Supported backbones: mmpretrain ``VisionTransformer`` (incl. DeiT archs), mmdet
-    ``SwinTransformer``, mmseg ``VisionTransformer``. The inner backbone is built in the config's
+    Supported backbones: every family with adapter sites (:mod:`mmsls.families`): mmpretrain
+    ``VisionTransformer`` (incl. DeiT archs) and ``SwinTransformer``, mmdet ``SwinTransformer``, mmseg
+    ``VisionTransformer``. The inner backbone is built in the config's
     default scope (or name it with a scope, e.g. ``type='mmdet.SwinTransformer'``) and kept as
-    ``self.backbone``; adapters become children of its blocks (see :mod:`mmsls.adapters.attach`).
+    ``self.backbone``; adapters become children of its blocks (see :mod:`mmsls.adapters.base`).
 
     The state dict uses the plain backbone's key names, so a plain model's checkpoint loads
     (through ``load_from`` or a ``Pretrained`` init_cfg, of the inner backbone or of this wrapper)
@@ -84,12 +87,11 @@ class AdaptedBackbone(BaseModule):
                                 f'got {type(cfg).__name__}')
         # A ConfigDict (a copy), as from a config file: some backbones read init_cfg by attribute.
         self.backbone = MODELS.build(ConfigDict(backbone))
-        # Keep the family's name only: the family itself holds functions, which do not pickle.
-        self.family_name = attach_adapters(self.backbone, adapter, placement).name
+        self.family = attach_adapters(self.backbone, adapter, placement)
         self.placement = placement
         self.train_bias = train_bias
         self.frozen = frozen
-        self.register_state_dict_post_hook(_strip_inner_prefix)
+        register_state_dict_post_hook(self, _strip_inner_prefix)  # torch < 2.5: mmsls.compat
         self.register_load_state_dict_pre_hook(_add_inner_prefix)
         self.freeze()
 
@@ -133,9 +135,19 @@ class AdaptedBackbone(BaseModule):
         count = count_parameters(self.backbone)
         in_adapters = sum(p.numel() for adapter in self.adapters() for p in adapter.parameters())
         print_log(
-            f'AdaptedBackbone ({self.family_name}): {count.trainable:,} of {count.total:,} '
+            f'AdaptedBackbone ({self.family.name}): {count.trainable:,} of {count.total:,} '
             f'backbone parameters trainable ({in_adapters:,} in {len(self.adapters())} adapters).',
             logger='current')
+
+    def merge_and_unload(self) -> nn.Module:
+        """Fold every adapter into the backbone and return the plain backbone (as peft's
+        ``merge_and_unload``). Its parameters keep their ``requires_grad`` flags.
+
+        Raises:
+            ValueError: If an adapter cannot be folded (Convpass is not linear); nothing is changed.
+        """
+        merge_adapters(self.backbone, strict=True)
+        return self.backbone
 
     def get_layer_depth(self, param_name: str, prefix: str = '') -> Tuple[int, int]:
         """Layer depth of a parameter for layer-wise lr decay, from the inner backbone (whose

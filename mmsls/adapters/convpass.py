@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmsls.registry import MODELS
+from .base import ParallelAdapter, checked_scale
 
 
 class QuickGELU(nn.Module):
@@ -17,7 +18,7 @@ class QuickGELU(nn.Module):
 
 
 @MODELS.register_module()
-class Convpass(nn.Module):
+class Convpass(ParallelAdapter):
     """A bypass branch with a 3x3 convolution over the patch grid.
 
     On tokens ``x`` of shape (B, N, C) whose last H*W tokens are the patches of an H x W grid in
@@ -49,7 +50,7 @@ class Convpass(nn.Module):
         super().__init__()
         self.embed_dims = embed_dims
         self.hidden_dims = hidden_dims
-        self.scale = scale
+        self.scale = checked_scale(scale, 'Convpass')
         self.xavier_init = xavier_init
         self.down = nn.Linear(embed_dims, hidden_dims)
         self.conv = nn.Conv2d(hidden_dims, hidden_dims, kernel_size=3, padding=1)

@@ -7,10 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmsls.registry import MODELS
+from .base import SequentialAdapter, checked_scale
 
 
 @MODELS.register_module()
-class RepAdapter(nn.Module):
+class RepAdapter(SequentialAdapter):
     """A token-wise adapter that folds into the linear layer it feeds.
 
     On tokens ``x`` of shape (B, N, C) it computes ``x + scale * up(dropout(down(x)))``, where
@@ -20,7 +21,7 @@ class RepAdapter(nn.Module):
     fresh adapter is the identity.
 
     Without dropout (eval mode) the adapter is an affine map of each token, given by :meth:`affine`;
-    :func:`mmsls.merge_adapters` folds it into the following projection.
+    :meth:`merge` (through :func:`mmsls.merge_adapters`) folds it into the following projection.
 
     Args:
         embed_dims (int): Channels C of the tokens.
@@ -44,7 +45,7 @@ class RepAdapter(nn.Module):
         self.embed_dims = embed_dims
         self.hidden_dims = hidden_dims
         self.groups = groups
-        self.scale = scale
+        self.scale = checked_scale(scale, 'RepAdapter')
         self.down = nn.Linear(embed_dims, hidden_dims)
         self.dropout = nn.Dropout(dropout)
         self.up = nn.Conv1d(hidden_dims, embed_dims, kernel_size=1, groups=groups)
@@ -69,8 +70,16 @@ class RepAdapter(nn.Module):
         return x + F.linear(hidden, self.scale * self._dense_up_weight(), self.scale * self.up.bias)
 
     def _dense_up_weight(self) -> torch.Tensor:
-        """``up``'s (C, d/g, 1) grouped weight as the equivalent block-diagonal (C, d) matrix."""
-        return torch.block_diag(*self.up.weight.squeeze(-1).split(self.embed_dims // self.groups))
+        """``up``'s (C, d/g, 1) grouped weight as the equivalent block-diagonal (C, d) matrix.
+
+        Row block i spread over the g column blocks and masked to block i: the same values as
+        ``torch.block_diag``, which the TorchScript ONNX exporter cannot export.
+        """
+        groups = self.groups
+        rows, cols = self.embed_dims // groups, self.hidden_dims // groups
+        blocks = self.up.weight.reshape(groups, rows, 1, cols)
+        mask = torch.eye(groups, dtype=blocks.dtype, device=blocks.device).view(groups, 1, groups, 1)
+        return (blocks * mask).reshape(self.embed_dims, self.hidden_dims)
 
     def affine(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """The adapter as a dense affine map (dropout off).

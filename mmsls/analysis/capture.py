@@ -1,7 +1,7 @@
 """Per-layer features of a labelled sample of the training set, from one forward pass per batch.
 
 Forward hooks on every prunable unit (:func:`mmsls.depth.prunable_units`) read each unit's output
-through its family's :mod:`feature view <mmsls.analysis.views>` while the backbone runs once over a
+through its family's feature view (``family.feature_view``, :mod:`mmsls.families`) while the backbone runs once over a
 batch; only the chosen samples' vectors are kept, so memory stays O(N x L x C).
 """
 import math
@@ -18,10 +18,11 @@ from mmengine.utils import ProgressBar
 from torch import nn
 
 from mmsls.depth import PrunableUnit, find_backbone, unwrap_model
+from mmsls.families import FeatureView
 from .labelling import pool_regions
-from .sampling import ClassQuota, seeded_random_state, select_balanced
+from .sampling import (ClassQuota, check_dense_sample, class_quota, seeded_random_state,
+                       select_balanced)
 from .tasks import TASKS, BoxSamples, ImageSamples, Selection, TokenSamples, detect_task
-from .views import FeatureView, feature_view
 
 
 @dataclass
@@ -102,7 +103,7 @@ def capture_layer_features(model: nn.Module,
     classes = tuple(dataset.metainfo.get('classes') or ())
     kind, order, quota = _plan(dataset, task, classes, num_samples, seed, max_images,
                                tokens_per_class_per_image)
-    recorder = _UnitRecorder(units, feature_view(family, backbone), kind)
+    recorder = _UnitRecorder(units, family.feature_view(backbone), kind)
     load = _sample_loader(dataset, pipeline)
     num_images = 0
     with seeded_random_state(seed), _eval_mode(module), torch.no_grad(), recorder:
@@ -122,6 +123,8 @@ def capture_layer_features(model: nn.Module,
         raise ValueError(f'no labelled {task} samples in the {num_images} images visited: check '
                          'that the pipeline loads the annotations and that they name the dataset '
                          'classes')
+    if quota is not None:
+        check_dense_sample(labels, num_samples, num_images, task)
     return LayerFeatures(features, labels, images, [unit.name for unit in units], classes, task,
                          num_images)
 
@@ -137,7 +140,7 @@ def _plan(dataset, task: str, classes: Tuple[str, ...], num_samples: int, seed: 
         raise ValueError(f'the {task} dataset has no metainfo["classes"]: the analysis needs the '
                          'class count to balance its sample; set metainfo=dict(classes=...) in its '
                          'config')
-    quota = ClassQuota(len(classes), math.ceil(num_samples / len(classes)))
+    quota = ClassQuota(len(classes), class_quota(num_samples, len(classes), task))
     if task == 'detection':
         kind = BoxSamples(quota, rng)
     else:
@@ -254,7 +257,8 @@ class _UnitRecorder:
 
     def collected(self) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
         """The kept features of every unit, their labels and images, as numpy arrays."""
-        features = [torch.cat(chunks).numpy() for chunks in self._features]
+        # One copy to the host per unit, after the last batch (see _on_unit).
+        features = [torch.cat(chunks).cpu().numpy() for chunks in self._features]
         return (features, torch.cat(self._labels).numpy().astype(np.int64),
                 torch.cat(self._images).numpy().astype(np.int64))
 
@@ -275,4 +279,6 @@ class _UnitRecorder:
                 batch.selection = self.kind.select(batch.data_samples, batch.input_hw, None)
             features = self.view.image_vector(unit, args, kwargs, output)
             features = features[batch.selection.batch_index.to(features.device)]
-        batch.features[position] = features.float().cpu()
+        # Kept on the model's device: a copy to the host here would wait for this unit's output
+        # in the middle of the forward pass, once per unit and batch.
+        batch.features[position] = features.float()

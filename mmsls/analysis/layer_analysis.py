@@ -1,4 +1,5 @@
 """The SLS analysis of a model: capture per-layer features, score them, decide, write the report."""
+import itertools
 import json
 import os.path as osp
 import time
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
+from PIL import Image
 from torch import nn
 
 from mmsls.criteria import DepthSelection, depth_from_scores, select_depth
@@ -87,8 +90,10 @@ def analyze_layers(model: nn.Module,
         dataset: A dataset of the training split.
         alpha (float): Threshold fraction of the SLS rule. Defaults to 0.3.
         num_samples (int): Sample size N (see :func:`capture_layer_features`). Defaults to 1000.
-        backend (str): Backend of the criterion (``'sklearn'``, ``'fast'``, ``'torch'``).
-            Defaults to ``'sklearn'``.
+        backend (str): Backend of the criterion (``'sklearn'``, ``'fast'``, ``'torch'``,
+            ``'auto'``). ``'torch'`` and ``'auto'`` run on the model's device unless
+            ``criterion_options`` names a ``device``; ``'auto'`` is ``'torch'`` where that is CUDA,
+            else the reference. Defaults to ``'sklearn'``.
         seed (int): Seed of the sample and of the criterion. Defaults to 0.
         return_embeddings (bool): Keep the per-layer 2-D embeddings (for :func:`plot_tsne_grid`).
             Defaults to False.
@@ -105,9 +110,11 @@ def analyze_layers(model: nn.Module,
     captured: LayerFeatures = capture_layer_features(model, dataset, num_samples, seed=seed,
                                                      **capture_options)
     captured_at = time.perf_counter()
+    criterion_options = dict(criterion_options or {})
+    if backend in ('torch', 'auto'):
+        criterion_options.setdefault('device', model_device(model))
     selection = select_depth(captured.features, captured.labels, alpha=alpha, backend=backend,
-                             seed=seed, return_embeddings=return_embeddings,
-                             **(criterion_options or {}))
+                             seed=seed, return_embeddings=return_embeddings, **criterion_options)
     return LayerAnalysis(selection=selection, unit_names=captured.unit_names,
                          labels=captured.labels, classes=captured.classes, task=captured.task,
                          num_images=captured.num_images, seed=seed,
@@ -115,15 +122,25 @@ def analyze_layers(model: nn.Module,
                          scoring_seconds=time.perf_counter() - captured_at)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (the CPU for a model with neither)."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device('cpu')
+
+
 def write_analysis(out_dir: str, analysis: LayerAnalysis, alphas: Sequence[float] = (),
-                   extra: Optional[dict] = None) -> Dict[str, str]:
+                   extra: Optional[dict] = None, required: Sequence[bool] = ()) -> Dict[str, str]:
     """Write ``sls_scores.json``, ``sls_scores.png`` and, with embeddings, ``sls_tsne.png``.
 
     Args:
         out_dir (str): The directory to write to (it must exist).
         analysis (LayerAnalysis): The analysis to report.
         alphas (Sequence[float]): More alphas to report decisions for, besides the analysis's.
-        extra (dict, optional): More JSON-safe fields for ``sls_scores.json``.
+        extra (dict, optional): More JSON-safe fields for ``sls_scores.json``; a ``kept_units``
+            list (the applied decision) is what the plot shades against.
+        required (Sequence[bool]): Per unit, whether pruning keeps it whatever the depth; marked
+            in the plot.
 
     Returns:
         dict: The written paths under ``json``, ``scores_png`` and ``tsne_png``.
@@ -132,13 +149,37 @@ def write_analysis(out_dir: str, analysis: LayerAnalysis, alphas: Sequence[float
     paths = dict(json=osp.join(out_dir, SCORES_JSON), scores_png=osp.join(out_dir, SCORES_PNG))
     with open(paths['json'], 'w') as file:
         json.dump(record, file, indent=2)
+    kept = record.get('kept_units')
     plot_layer_scores(paths['scores_png'], record['scores'], record['decisions'],
-                      title=f'SLS: {analysis.task}, N={record["num_samples"]}')
+                      title=f'SLS: {analysis.task}, N={record["num_samples"]}',
+                      kept=None if kept is None else [name in kept for name in analysis.unit_names],
+                      required=required)
     if analysis.selection.embeddings is not None:
         paths['tsne_png'] = osp.join(out_dir, TSNE_PNG)
         plot_tsne_grid(paths['tsne_png'], analysis.selection.embeddings, analysis.labels,
                        analysis.scores, analysis.classes)
     return paths
+
+
+def add_to_visualizer(visualizer, analysis: LayerAnalysis, paths: Dict[str, str], step: int,
+                      applied_depth: Optional[int] = None) -> None:
+    """Send the analysis to an MMEngine visualizer (TensorBoard, local files, ...).
+
+    The scores form one series, ``sls/score``, whose step is the layer (1 = first); the threshold
+    and the depths go at the training ``step``, as do the figures written by
+    :func:`write_analysis` (``sls_scores``, ``sls_tsne``) through ``add_image``.
+    """
+    for layer, score in enumerate(analysis.scores, start=1):
+        visualizer.add_scalar('sls/score', score, step=layer)
+    scalars = {'sls/threshold': analysis.selection.threshold,
+               'sls/kept_depth': analysis.selection.kept_depth}
+    if applied_depth is not None:
+        scalars['sls/applied_depth'] = applied_depth
+    visualizer.add_scalars(scalars, step=step)
+    for key, name in (('scores_png', 'sls_scores'), ('tsne_png', 'sls_tsne')):
+        if key in paths:
+            with Image.open(paths[key]) as image:
+                visualizer.add_image(name, np.asarray(image.convert('RGB')), step=step)
 
 
 def format_score_table(analysis: LayerAnalysis, alphas: Sequence[float],

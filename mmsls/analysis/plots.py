@@ -14,17 +14,33 @@ from matplotlib.figure import Figure
 def plot_layer_scores(path: str,
                       scores: Sequence[float],
                       decisions: Sequence[Mapping],
-                      title: Optional[str] = None) -> None:
+                      title: Optional[str] = None,
+                      kept: Optional[Sequence[bool]] = None,
+                      required: Sequence[bool] = ()) -> Figure:
     """Plot the score of every layer, the threshold line and the kept depth of each decision.
+
+    The layers the model loses are shaded, and the required units (kept at any depth, e.g. the
+    first block of a Swin stage) are marked.
 
     Args:
         path (str): The PNG file to write.
         scores (Sequence[float]): Per-layer scores, layer 1 first.
-        decisions (Sequence[Mapping]): Dicts with ``alpha``, ``threshold`` and ``kept_depth``; the
-            first one's pruned layers are shaded.
+        decisions (Sequence[Mapping]): Dicts with ``alpha``, ``threshold`` and ``kept_depth``.
         title (str, optional): Figure title.
+        kept (Sequence[bool], optional): Per layer, whether the applied decision keeps it (it may
+            keep more than the rule's depth, e.g. SETR needs four layers). Defaults to the first
+            decision's depth plus the required units.
+        required (Sequence[bool]): Per layer, whether pruning keeps it whatever the depth.
+            Defaults to none.
+
+    Returns:
+        Figure: The figure written.
     """
     layers = np.arange(1, len(scores) + 1)
+    required = list(required) or [False] * len(scores)
+    if kept is None:
+        depth = decisions[0]['kept_depth'] if decisions else len(scores)
+        kept = [layer <= depth or needed for layer, needed in zip(layers, required)]
     fig = Figure(figsize=(max(8.0, 0.35 * len(scores) + 5), 4.0), layout='constrained')
     ax = fig.subplots()
     ax.plot(layers, scores, marker='o', color='black', label='silhouette score')
@@ -36,9 +52,15 @@ def plot_layer_scores(path: str,
                    label=f'threshold (alpha={decision["alpha"]:g}): {decision["threshold"]:.3f}')
         ax.axvline(depth, color=colour, linestyle=':', label=f'kept depth {depth} '
                    f'(alpha={decision["alpha"]:g})')
-    if decisions and decisions[0]['kept_depth'] < len(scores):
-        ax.axvspan(decisions[0]['kept_depth'] + 0.5, len(scores) + 0.5, color='grey', alpha=0.15,
-                   label='pruned')
+    pruned = [layer for layer, keeps in zip(layers, kept) if not keeps]
+    for position, layer in enumerate(pruned):
+        ax.axvspan(layer - 0.5, layer + 0.5, color='grey', alpha=0.15,
+                   label='pruned' if position == 0 else None)
+    marked = [index for index, needed in enumerate(required) if needed]
+    if marked:
+        ax.scatter(layers[marked], np.asarray(scores)[marked], s=120, marker='s',
+                   facecolors='none', edgecolors='tab:brown', zorder=3,
+                   label='required (kept at any depth)')
     ax.set_xticks(layers)
     ax.set_xlim(0.5, len(scores) + 0.5)
     ax.set_xlabel('layer')
@@ -48,6 +70,7 @@ def plot_layer_scores(path: str,
     if title:
         ax.set_title(title)
     fig.savefig(path, dpi=100)
+    return fig
 
 
 def plot_tsne_grid(path: str,

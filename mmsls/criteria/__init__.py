@@ -4,10 +4,11 @@ from . import linear_probe, raw_silhouette  # noqa: F401  registers the extra cr
 from .depth_rule import depth_from_scores
 from .inputs import check_layer_inputs
 from .scorers import LAYER_SCORERS, LayerScores, get_layer_scorer, register_layer_scorer
-from .selection import DepthSelection, select_depth
+from .selection import DepthSelection, resolve_backend, select_depth
 from .tsne_settings import TSNESettings
 
 __all__ = [
     'DepthSelection', 'LAYER_SCORERS', 'LayerScores', 'TSNESettings', 'check_layer_inputs',
-    'depth_from_scores', 'get_layer_scorer', 'register_layer_scorer', 'select_depth'
+    'depth_from_scores', 'get_layer_scorer', 'register_layer_scorer', 'resolve_backend',
+    'select_depth'
 ]

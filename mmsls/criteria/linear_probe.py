@@ -11,9 +11,8 @@ means the same for any number of classes.
 from typing import List
 
 import numpy as np
-from scipy.linalg import solve
-from sklearn.model_selection import StratifiedKFold
 
+from mmsls.compat import require
 from .scorers import LayerScores, register_layer_scorer
 
 CRITERION = 'linear_probe'
@@ -46,6 +45,8 @@ def ridge_probe(layer_features: List[np.ndarray],
         raise ValueError(f'ridge must be > 0, got {ridge!r}')
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ValueError(f'folds must be an int >= 2, got {folds!r}')
+    require('sklearn', 'scikit-learn', "select_depth(criterion='linear_probe')")
+    from sklearn.model_selection import StratifiedKFold
     _, classes = np.unique(labels, return_inverse=True)
     counts = np.bincount(classes)
     splitter = StratifiedKFold(n_splits=min(folds, max(2, counts.min())), shuffle=True,
@@ -75,6 +76,7 @@ def probe_accuracy(features: np.ndarray, classes: np.ndarray, splits, ridge: flo
     Returns:
         float: The share of test predictions that are right, over all folds.
     """
+    from scipy.linalg import solve  # installed with scikit-learn
     features = np.asarray(features, dtype=np.float64)
     std = features.std(0)
     x = (features - features.mean(0)) / np.where(std > 0, std, 1)

@@ -8,8 +8,8 @@ smaller than after t-SNE; the SLS rule only compares a layer with the top layer,
 from typing import List
 
 import numpy as np
-from sklearn.metrics import silhouette_score
 
+from mmsls.compat import require
 from .scorers import LayerScores, register_layer_scorer
 
 CRITERION = 'raw_silhouette'
@@ -37,5 +37,7 @@ def raw_silhouette(layer_features: List[np.ndarray],
     """
     if metric not in METRICS:
         raise ValueError(f'metric must be one of {METRICS}, got {metric!r}')
+    require('sklearn', 'scikit-learn', "select_depth(criterion='raw_silhouette')")
+    from sklearn.metrics import silhouette_score
     return LayerScores(tuple(float(silhouette_score(features, labels, metric=metric))
                              for features in layer_features))

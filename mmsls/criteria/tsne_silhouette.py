@@ -17,11 +17,11 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
+from mmsls.compat import require
 from .scorers import LayerScores, register_layer_scorer
 from .silhouette import batched_embedding_silhouette, embedding_silhouette
 from .tsne_settings import TSNESettings, effective_perplexity
-from .tsne_sklearn import parallel_sklearn_tsne_embed, sequential_sklearn_tsne_embed
-from .tsne_torch import default_device, tsne_embed_batched
+from .tsne_torch import StageTimer, default_device, tsne_embed_batched
 
 CRITERION = 'tsne_silhouette'
 
@@ -66,6 +66,8 @@ def sklearn_tsne_silhouette(layer_features: List[np.ndarray],
     Returns:
         LayerScores: One silhouette per layer.
     """
+    require('sklearn', 'scikit-learn', "select_depth(backend='sklearn')")
+    from .tsne_sklearn import sequential_sklearn_tsne_embed
     settings = _for_sample(tsne, labels.size)
     embeddings = sequential_sklearn_tsne_embed(layer_features, settings, seed, num_threads)
     return _scores_of(embeddings, labels, return_embeddings)
@@ -95,6 +97,8 @@ def fast_tsne_silhouette(layer_features: List[np.ndarray],
     Returns:
         LayerScores: One silhouette per layer.
     """
+    require('sklearn', 'scikit-learn', "select_depth(backend='fast')")
+    from .tsne_sklearn import parallel_sklearn_tsne_embed
     settings = _for_sample(tsne, labels.size)
     embeddings = parallel_sklearn_tsne_embed(layer_features, settings, seed, angle, num_workers)
     return _scores_of(embeddings, labels, return_embeddings)
@@ -107,7 +111,8 @@ def torch_tsne_silhouette(layer_features: List[np.ndarray],
                           seed: int,
                           return_embeddings: bool,
                           tsne: TSNESettings = TSNESettings(),
-                          device=None) -> LayerScores:
+                          device=None,
+                          profile: Optional[dict] = None) -> LayerScores:
     """Scores from the batched exact t-SNE in torch, silhouettes computed on the same device.
 
     Args:
@@ -117,13 +122,18 @@ def torch_tsne_silhouette(layer_features: List[np.ndarray],
         return_embeddings (bool): Whether to return the (N, 2) embeddings.
         tsne (TSNESettings): The t-SNE settings. Defaults to the paper's.
         device (str | torch.device, optional): Defaults to CUDA when available, else the CPU.
+        profile (dict, optional): If given, filled with the seconds of every stage (those of
+            :func:`tsne_embed_batched`, then ``silhouette``); for benchmarks only (each stage
+            waits for the device).
 
     Returns:
         LayerScores: One silhouette per layer.
     """
     device = torch.device(device) if device is not None else default_device()
     settings = _for_sample(tsne, labels.size)
-    embeddings = tsne_embed_batched(layer_features, settings, seed, device)
+    embeddings = tsne_embed_batched(layer_features, settings, seed, device, profile)
+    timer = StageTimer(profile, device)
     scores = batched_embedding_silhouette(embeddings, torch.as_tensor(labels, device=device))
+    timer.lap('silhouette')
     embeddings = tuple(embeddings.double().cpu().numpy()) if return_embeddings else None
     return LayerScores(tuple(scores.tolist()), embeddings)

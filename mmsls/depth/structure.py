@@ -4,7 +4,9 @@ from typing import Dict, List, Mapping
 
 from torch import nn
 
+from mmsls.families.merging import build_merged_block
 from .api import find_backbone, prune_depth, unwrap_model
+from .linearize import apply_merged_structure, merged_units
 
 #: Key of the depth record in a checkpoint's ``meta``.
 DEPTH_RECORD_KEY = 'mmsls_depth'
@@ -18,17 +20,22 @@ def depth_structure(model: nn.Module) -> Dict[str, List[str]]:
 
     Returns:
         dict: ``units``, the unit names of the unpruned backbone, and ``kept``, those still present,
-        both in forward order.
+        both in forward order; ``merged`` (only when some are), kept unit name -> the spec its
+        merged block (UPDP, :func:`mmsls.depth.merge_blocks`) is rebuilt from.
     """
     family, backbone = find_backbone(model)
-    return dict(units=family.original_unit_names(backbone),
-                kept=[unit.name for unit in family.units(backbone)])
+    record = dict(units=family.original_unit_names(backbone),
+                  kept=[unit.name for unit in family.units(backbone)])
+    merged = merged_units(backbone)
+    if merged:
+        record['merged'] = merged
+    return record
 
 
 def is_depth_pruned(model: nn.Module) -> bool:
-    """Whether the model's backbone has lost any unit."""
+    """Whether the model's backbone has lost any unit or merged any (so needs a depth record)."""
     record = depth_structure(model)
-    return record['kept'] != record['units']
+    return record['kept'] != record['units'] or bool(record.get('merged'))
 
 
 def recorded_keep(model: nn.Module, record: Mapping) -> List[int]:
@@ -75,14 +82,16 @@ def check_weights_match_record(model: nn.Module, record: Mapping, state_dict: Ma
     family, backbone = find_backbone(model)
     prefix = backbone_state_prefix(model)
     keys = {re.sub(r'^module\.', '', key) for key in state_dict}
-    units = {unit.name: unit for unit in family.units(backbone)}
+    units = {unit.name: unit.module for unit in family.units(backbone)}
+    # A merged unit's weights are those of the merged block its spec builds.
+    units.update({name: build_merged_block(spec) for name, spec in record.get('merged', {}).items()})
     kept = set(record['kept'])
     advice = ('the checkpoint\'s weights do not match its own depth record; use the checkpoint as its '
               'Runner saved it, or re-save it from the pruned model')
     for name in record['units']:
         unit_prefix = f'{prefix}{name}.'
         if name in kept:
-            absent = [unit_prefix + key for key in units[name].module.state_dict()
+            absent = [unit_prefix + key for key in units[name].state_dict()
                       if unit_prefix + key not in keys]
             if absent:
                 raise ValueError(f'unit {name} is kept by the depth record, but the checkpoint has no '
@@ -107,6 +116,7 @@ def apply_depth_structure(model: nn.Module, record: Mapping, state_dict: Mapping
     if state_dict is not None:
         check_weights_match_record(model, record, state_dict)
     prune_depth(model, keep, allow_empty_stages=True)
+    apply_merged_structure(model, record.get('merged', {}))
 
 
 def _check_record_format(record: Mapping) -> None:
@@ -121,6 +131,11 @@ def _check_record_format(record: Mapping) -> None:
             or not set(record['kept']) <= set(record['units']):
         raise ValueError(f'the depth record must keep a non-empty set of distinct units out of its '
                          f'"units", got kept={list(record["kept"])}')
+    merged = record.get('merged', {})
+    if not isinstance(merged, Mapping) or not set(merged) <= set(record['kept']) \
+            or not all(isinstance(spec, Mapping) and 'type' in spec for spec in merged.values()):
+        raise ValueError(f'the depth record\'s "merged" must map kept unit names to merged block specs '
+                         f'(dicts with a "type"), got {merged!r}')
 
 
 def backbone_state_prefix(model: nn.Module) -> str:

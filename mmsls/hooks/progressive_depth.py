@@ -3,14 +3,14 @@ import math
 from typing import List, Optional, Sequence, Union
 
 import torch
-from mmengine.dist import broadcast_object_list, get_rank
-from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 
-from mmsls.depth import depth_keep, find_backbone, prunable_units, unwrap_model
+from mmsls.depth import depth_structure, find_backbone, prunable_units, unwrap_model
 from mmsls.depth.fading import FadedBlocks
 from mmsls.registry import HOOKS
-from .runner_pruning import check_no_ema, prune_runner_model
+from .runner_pruning import DepthPruningHook, check_no_ema, prune_runner_to_units
+from .selection import (BypassSearch, DepthSelection, MessageHubSelection, UnitsSelection,
+                        build_selection)
 
 #: Key of the fade record in a checkpoint's ``meta``.
 PROGRESSIVE_RECORD_KEY = 'mmsls_progressive_depth'
@@ -40,7 +40,7 @@ def fade_blend(iteration: int, begin: int, span: int, schedule: str = 'linear') 
 
 
 @HOOKS.register_module()
-class ProgressiveDepthHook(Hook):
+class ProgressiveDepthHook(DepthPruningHook):
     """Fade chosen blocks out during training, then remove them (UPDP's progressive depth pruning).
 
     From the fade's start, each chosen block's output is blended towards its input
@@ -51,7 +51,8 @@ class ProgressiveDepthHook(Hook):
     the fade continues the same schedule; testing a mid-fade checkpoint with this config evaluates the
     model at its recorded blend.
 
-    The blocks to remove are chosen when the fade starts, from exactly one of:
+    The blocks to remove (*what*) are chosen when the fade starts, by rank 0 for every rank, from
+    exactly one of:
 
     - ``blocks``: unit names (``'layers.11'``) or positions into ``prunable_units(model)``;
     - ``depth``: a kept depth k; what :func:`mmsls.depth.depth_keep` drops is removed;
@@ -61,15 +62,16 @@ class ProgressiveDepthHook(Hook):
       kept units there;
     - ``search``: UPDP's subnet search (:func:`mmsls.analysis.block_bypass.select_blocks_by_bypass`)
       on a seeded sample of the training set: ``dict(num_remove=3)`` or ``dict(flops_ratio=0.25)``,
-      and optionally ``num_samples`` (256), ``metric`` (``'loss'`` or ``'error'``) and ``seed`` (0).
-
-    Rank 0 chooses and every rank gets its choice.
+      and optionally ``num_samples`` (256), ``metric`` (``'loss'`` or ``'error'``) and ``seed`` (0);
+    - ``select``: any selection of :mod:`mmsls.hooks.selection` as a config dict, e.g.
+      ``dict(type='SLSSelection', alpha=0.3)`` (SLS chooses, this hook fades, without a second hook).
 
     Args:
         blocks (Sequence[str | int], optional): The blocks to remove.
         depth (int, optional): Keep the first ``depth`` units (and every required one).
         keep_from (str, optional): Message hub info key holding the units to keep.
         search (dict, optional): Options of the bypass search.
+        select (dict | UnitSelection, optional): A selection.
         begin (int): When the fade starts, in ``by`` units from the start of training. Defaults to 0.
         span (int): How long the fade lasts, in ``by`` units, at least 1. Defaults to 1.
         by (str): ``'iter'``, or ``'epoch'`` with an epoch-based loop (the blend still moves every
@@ -91,18 +93,31 @@ class ProgressiveDepthHook(Hook):
                  depth: Optional[int] = None,
                  keep_from: Optional[str] = None,
                  search: Optional[dict] = None,
+                 select: Optional[dict] = None,
                  begin: int = 0,
                  span: int = 1,
                  by: str = 'iter',
                  schedule: str = 'linear',
                  allow_empty_stages: bool = False,
                  verify_removal: bool = True):
-        sources = dict(blocks=blocks, depth=depth, keep_from=keep_from, search=search)
+        sources = dict(blocks=blocks, depth=depth, keep_from=keep_from, search=search, select=select)
         given = [name for name, value in sources.items() if value is not None]
         if len(given) != 1:
-            raise ValueError(f'give exactly one of blocks, depth, keep_from and search to choose the '
-                             f'blocks to remove, got {given or "none"}')
-        _check_source(blocks, depth, keep_from, search)
+            raise ValueError(f'give exactly one of blocks, depth, keep_from, search and select to '
+                             f'choose the blocks to remove, got {given or "none"}')
+        if search is not None and (not isinstance(search, dict) or set(search) - _SEARCH_OPTIONS):
+            raise ValueError(f'search must be a dict with keys among {sorted(_SEARCH_OPTIONS)}, got '
+                             f'{search!r}')
+        if blocks is not None:
+            self.selection = UnitsSelection(remove=blocks, name='blocks')
+        elif depth is not None:
+            self.selection = DepthSelection(depth)
+        elif keep_from is not None:
+            self.selection = MessageHubSelection(keep_from)
+        elif search is not None:
+            self.selection = BypassSearch(**search)
+        else:
+            self.selection = build_selection(select)
         for name, value, lowest in (('begin', begin, 0), ('span', span, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
                 raise ValueError(f'{name} must be an int >= {lowest}, got {value!r}')
@@ -165,6 +180,7 @@ class ProgressiveDepthHook(Hook):
             self._remove(runner, data_batch)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        super().before_save_checkpoint(runner, checkpoint)
         if self._names is None:
             return
         blend = 1.0 if self._removed else self._faded.blend
@@ -172,10 +188,11 @@ class ProgressiveDepthHook(Hook):
             blocks=list(self._names), blend=blend, removed=self._removed)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        super().after_load_checkpoint(runner, checkpoint)
         record = (checkpoint.get('meta') or {}).get(PROGRESSIVE_RECORD_KEY)
         if record is None:
             return
-        _check_record(record)
+        _check_record(record, depth_structure(runner.model))
         self._reset()
         self._loaded = record
         self._names = list(record['blocks'])
@@ -203,18 +220,7 @@ class ProgressiveDepthHook(Hook):
         return begin, span
 
     def _start_fade(self, runner) -> None:
-        shared, error = [None, None], None
-        if get_rank() == 0:
-            try:
-                shared[0] = self._choose_blocks(runner)
-            except Exception as exc:  # re-raised below, once the other ranks know
-                error, shared[1] = exc, f'{type(exc).__name__}: {exc}'
-        broadcast_object_list(shared, src=0)
-        if error is not None:
-            raise error
-        if shared[1] is not None:
-            raise RuntimeError(f'choosing the blocks to remove failed on rank 0: {shared[1]}')
-        self._names = shared[0]
+        self._names = self.choose(runner, self.selection, self.allow_empty_stages).removed
         if not self._names:
             runner.logger.info('ProgressiveDepthHook: nothing to remove, the model keeps its depth')
             self._removed = True
@@ -223,64 +229,14 @@ class ProgressiveDepthHook(Hook):
         runner.logger.info(f'ProgressiveDepthHook: fading out {self._names} ({self.schedule}) over '
                            f'iterations {self._begin_iter + 1}..{self._begin_iter + self._span_iters}')
 
-    def _choose_blocks(self, runner) -> List[str]:
-        """The unit names to remove, from the configured source, checked."""
-        model = unwrap_model(runner.model)
-        units = prunable_units(model)
-        names = [unit.name for unit in units]
-        if self.blocks is not None:
-            chosen = [_unit_name(block, names, 'blocks') for block in self.blocks]
-        elif self.depth is not None:
-            keep = depth_keep(model, self.depth)
-            chosen = [name for position, name in enumerate(names) if position not in keep]
-        elif self.keep_from is not None:
-            keep = runner.message_hub.get_info(self.keep_from)
-            if keep is None:
-                raise ValueError(f'no units to keep under message hub info {self.keep_from!r}: the '
-                                 'hook that decides must run before the fade starts (for SLS: '
-                                 'SLSHook with dry_run=True in custom_hooks)')
-            if isinstance(keep, int) and not isinstance(keep, bool):
-                keep = depth_keep(model, keep)
-            kept = {_unit_name(entry, names, self.keep_from) for entry in keep}
-            chosen = [name for name in names if name not in kept]
-        else:
-            chosen = self._search(runner, model)
-        return self._checked_choice(chosen, units)
-
-    def _search(self, runner, model) -> List[str]:
-        from mmsls.analysis.block_bypass import sample_training_batches, select_blocks_by_bypass
-        options = dict(self.search)
-        batches = sample_training_batches(runner.train_dataloader, options.pop('num_samples', 256),
-                                          options.pop('seed', 0))
-        selection = select_blocks_by_bypass(model, batches, **options)
-        runner.logger.info(f'ProgressiveDepthHook: bypass search chose {list(selection.removed)}; '
-                           f'{options.get("metric", "loss")} {selection.base_cost:.4f} -> '
-                           f'{", ".join(f"{cost:.4f}" for cost in selection.costs)}')
-        return list(selection.removed)
-
-    def _checked_choice(self, chosen: List[str], units) -> List[str]:
-        if len(set(chosen)) != len(chosen):
-            raise ValueError(f'the blocks to remove list a block twice: {chosen}')
-        if len(chosen) == len(units):
-            raise ValueError(f'removing every unit ({len(units)}) would leave no blocks; keep at least '
-                             'one')
-        by_name = {unit.name: unit for unit in units}
-        for name in chosen:
-            if by_name[name].required and not self.allow_empty_stages:
-                raise ValueError(f'{name} is a required unit (e.g. the first block of its stage): '
-                                 'keep it, or pass allow_empty_stages=True to fade it out as well')
-        # Forward order, as prunable_units lists them.
-        return [unit.name for unit in units if unit.name in chosen]
-
     def _remove(self, runner, data_batch) -> None:
         model = unwrap_model(runner.model)
-        keep = [position for position, unit in enumerate(prunable_units(model))
-                if unit.name not in self._names]
+        keep = [unit.name for unit in prunable_units(model) if unit.name not in self._names]
         verify = self.verify_removal and data_batch is not None
         before = _backbone_outputs(model, data_batch) if verify else None
         self._faded.detach()
         self._faded = None
-        prune_runner_model(runner, keep, allow_empty_stages=self.allow_empty_stages)
+        prune_runner_to_units(runner, keep, allow_empty_stages=self.allow_empty_stages)
         self._removed = True
         runner.logger.info(f'ProgressiveDepthHook: removed {self._names} after iteration '
                            f'{runner.iter + 1}; {len(keep)} units remain')
@@ -292,20 +248,6 @@ class ProgressiveDepthHook(Hook):
         if self._faded is not None:
             self._faded.detach()
         self._faded, self._names, self._removed = None, None, False
-
-
-
-
-def _unit_name(entry, names: List[str], source: str) -> str:
-    """A unit name from a name or a position into ``names``, or a clear error."""
-    if isinstance(entry, str):
-        if entry not in names:
-            raise ValueError(f'{source}: {entry!r} is not a prunable unit; the units are {names}')
-        return entry
-    if isinstance(entry, int) and not isinstance(entry, bool) and 0 <= entry < len(names):
-        return names[entry]
-    raise ValueError(f'{source}: {entry!r} is neither a unit name nor a position in 0..'
-                     f'{len(names) - 1} of prunable_units(model)')
 
 
 def _report_output_change(runner, before: List[torch.Tensor], after: List[torch.Tensor]) -> None:
@@ -335,25 +277,28 @@ def _backbone_outputs(model, data_batch) -> List[torch.Tensor]:
     return [outputs] if torch.is_tensor(outputs) else list(outputs)
 
 
-def _check_source(blocks, depth, keep_from, search) -> None:
-    if blocks is not None and (isinstance(blocks, (str, int)) or not len(blocks)):
-        raise ValueError(f'blocks must be a non-empty list of unit names or positions, got {blocks!r}')
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise ValueError(f'depth must be an int >= 1 (the number of units to keep), got {depth!r}')
-    if keep_from is not None and not isinstance(keep_from, str):
-        raise ValueError(f'keep_from must be a message hub info key, got {keep_from!r}')
-    if search is not None:
-        if not isinstance(search, dict) or set(search) - _SEARCH_OPTIONS:
-            raise ValueError(f'search must be a dict with keys among {sorted(_SEARCH_OPTIONS)}, got '
-                             f'{search!r}')
-        if ('num_remove' in search) == ('flops_ratio' in search):
-            raise ValueError('search needs exactly one of num_remove (a block count) and '
-                             f'flops_ratio (a share of the backbone FLOPs), got {search!r}')
-
-
-def _check_record(record) -> None:
-    if not isinstance(record, dict) or not isinstance(record.get('blocks'), list) \
-            or not isinstance(record.get('removed'), bool) \
-            or not isinstance(record.get('blend'), (int, float)):
-        raise ValueError(f'the checkpoint\'s {PROGRESSIVE_RECORD_KEY!r} record must be a dict with '
-                         f'"blocks" (unit names), "blend" and "removed", got {record!r}')
+def _check_record(record, structure: dict) -> None:
+    """Refuse a malformed fade record read from a checkpoint, naming what is wrong."""
+    if not isinstance(record, dict):
+        problem = 'it is not a dict'
+    elif not isinstance(record.get('blocks'), list) or not record['blocks'] or not all(
+            isinstance(name, str) for name in record['blocks']) \
+            or len(set(record['blocks'])) != len(record['blocks']):
+        problem = '"blocks" must be a non-empty list of distinct unit names'
+    elif not set(record['blocks']) <= set(structure['units']):
+        problem = (f'"blocks" names units this model does not have (its units are '
+                   f'{structure["units"]}); build the model from the checkpoint\'s config')
+    elif not isinstance(record.get('removed'), bool):
+        problem = '"removed" must be true or false'
+    elif isinstance(record.get('blend'), bool) or not isinstance(record.get('blend'), (int, float)) \
+            or not 0 <= record['blend'] <= 1:
+        problem = '"blend" must be a number in [0, 1]'
+    elif record['removed'] and (record['blend'] != 1 or set(record['blocks']) & set(
+            structure['kept'])):
+        problem = 'removed blocks have blend 1 and are absent from the depth record\'s kept units'
+    elif not record['removed'] and not set(record['blocks']) <= set(structure['kept']):
+        problem = 'blocks still fading must be present in the model'
+    else:
+        return
+    raise ValueError(f'the checkpoint\'s fade record (meta[{PROGRESSIVE_RECORD_KEY!r}]) is not valid: '
+                     f'{problem}; got {record!r}. Use the checkpoint as ProgressiveDepthHook saved it')

@@ -162,7 +162,7 @@ def test_trainable_parameter_count_is_logged_at_init():
     messages = [r.getMessage() for r in records if r.getMessage().startswith('AdaptedBackbone')]
     # 8 adapters of 64*8+8 (down) + 64*4+64 (grouped up) = 840 parameters each
     assert count.trainable == 8 * 840
-    assert messages == [f'AdaptedBackbone (mmpretrain VisionTransformer (incl. DeiT archs)): '
+    assert messages == [f'AdaptedBackbone (mmpretrain VisionTransformer): '
                         f'{count.trainable:,} of {count.total:,} backbone parameters trainable '
                         f'({count.trainable:,} in 8 adapters).']
 

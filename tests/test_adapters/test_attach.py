@@ -7,13 +7,11 @@ import torch
 from torch import nn
 
 from mmsls.adapters import (AdaptedBackbone, Convpass, RepAdapter, attach_adapters,
-                            detach_adapter, find_family, named_adapters)
-from mmsls.adapters.attach import ParallelAdapterHook, SequentialAdapterHook
+                            adapter_family, detach_adapter, named_adapters)
+from mmsls.adapters.base import ParallelAdapterHook, SequentialAdapterHook
 from mmsls.registry import MODELS
-from .tiny_models import (ADAPTERS, FAMILY_NAMES, TINY_BACKBONES, max_relative_error, outputs,
-                          random_inputs, randomize)
-
-BLOCKS = {'mmpretrain': 4, 'mmdet': 5, 'mmseg': 4}
+from .tiny_models import (ADAPTERS, BLOCKS, FAMILY_NAMES, TINY_BACKBONES, max_relative_error,
+                          outputs, random_inputs, randomize)
 
 
 def _adapter_hooks(model):
@@ -85,16 +83,25 @@ def test_deit_distilled_vit_with_two_extra_tokens():
 
 
 def test_unsupported_backbones_get_a_clear_error():
-    with pytest.raises(TypeError, match='supported backbones are mmpretrain VisionTransformer .*'
-                                        'mmdet SwinTransformer.*mmseg VisionTransformer'):
+    with pytest.raises(TypeError, match='mmpretrain ResNet.*take none; supported backbones are '
+                                        'mmpretrain VisionTransformer, mmseg VisionTransformer, '
+                                        'mmdet SwinTransformer, mmpretrain SwinTransformer'):
         AdaptedBackbone(dict(type='mmpretrain.ResNet', depth=18), dict(type='RepAdapter'))
     with pytest.raises(TypeError, match='supported backbones are'):
         attach_adapters(nn.Linear(3, 3), dict(type='RepAdapter'))
-    # A subclass built from other blocks is no VisionTransformer of the supported structure.
-    with pytest.raises(TypeError, match='has no TransformerEncoderLayer blocks'):
-        AdaptedBackbone(dict(type='mmpretrain.DeiT3', arch=dict(
-            embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64),
-            img_size=32, patch_size=8), dict(type='RepAdapter'))
+
+
+def test_a_subclass_whose_blocks_have_the_family_sites_takes_adapters_and_merges_exactly():
+    # DeiT3's blocks are other classes, but hold attn.qkv and an FFN at the paths the family names.
+    from mmsls.adapters import merge_adapters
+    model = AdaptedBackbone(dict(type='mmpretrain.DeiT3', arch=dict(
+        embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+        img_size=32, patch_size=8), dict(type='RepAdapter'))
+    randomize(model.adapters())
+    x = torch.randn(2, 3, 32, 32)
+    unmerged = outputs(model, x)
+    assert merge_adapters(model) == 4
+    assert max_relative_error(unmerged, outputs(model, x)) < 1e-5
 
 
 def test_bad_configs_get_clear_errors():
@@ -105,7 +112,7 @@ def test_bad_configs_get_clear_errors():
         AdaptedBackbone(vit, dict(type='RepAdapter', embed_dims=64))
     with pytest.raises(ValueError, match="placement='mlp' is not one of"):
         AdaptedBackbone(vit, dict(type='RepAdapter'), placement='mlp')
-    with pytest.raises(TypeError, match='mmcv FFN'):
+    with pytest.raises(TypeError, match='has no ffn.layers.0.0.*default attention and FFN'):
         AdaptedBackbone(dict(vit, layer_cfgs=dict(ffn_type='swiglu_fused')),
                         dict(type='RepAdapter'))
     backbone = MODELS.build(vit)
@@ -128,7 +135,7 @@ def test_adapter_types_resolve_in_the_mmsls_registry_under_another_default_scope
         model = AdaptedBackbone(dict(TINY_BACKBONES['mmpretrain'], type='VisionTransformer'),
                                 dict(type='Convpass'))
     assert all(isinstance(adapter, Convpass) for adapter in model.adapters())
-    assert find_family(model.backbone).name.startswith('mmpretrain')
+    assert adapter_family(model.backbone).name.startswith('mmpretrain')
 
 
 @pytest.mark.parametrize('family', FAMILY_NAMES)

@@ -5,12 +5,10 @@ import torch
 from torch import nn
 
 from mmsls.adapters import AdaptedBackbone, merge_adapters, named_adapters
-from mmsls.adapters.attach import ParallelAdapterHook, SequentialAdapterHook
+from mmsls.adapters.base import ParallelAdapterHook, SequentialAdapterHook
 from mmsls.registry import MODELS
-from .tiny_models import (FAMILY_NAMES, TINY_BACKBONES, max_relative_error, outputs,
+from .tiny_models import (BLOCKS, FAMILY_NAMES, TINY_BACKBONES, max_relative_error, outputs,
                           random_inputs, randomize)
-
-BLOCKS = {'mmpretrain': 4, 'mmdet': 5, 'mmseg': 4}
 
 
 def _has_adapter_hooks(model):
@@ -92,3 +90,23 @@ def test_merge_works_on_a_whole_model_and_keeps_dtype():
     container.backbone = AdaptedBackbone(TINY_BACKBONES['mmseg'], dict(type='RepAdapter'))
     assert merge_adapters(container) == 8
     assert {p.dtype for p in container.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize('family', FAMILY_NAMES)
+def test_merge_and_unload_returns_the_plain_backbone(family):
+    model = AdaptedBackbone(TINY_BACKBONES[family], dict(type='RepAdapter'))
+    model.init_weights()
+    randomize(model.adapters())
+    x = random_inputs(family)
+    unmerged = outputs(model, x)
+    plain = model.merge_and_unload()
+    assert type(plain) is type(MODELS.build(TINY_BACKBONES[family]))
+    assert not list(named_adapters(plain)) and not _has_adapter_hooks(plain)
+    assert max_relative_error(unmerged, outputs(plain, x)) < 1e-5
+
+
+def test_merge_and_unload_refuses_convpass_and_changes_nothing():
+    model = AdaptedBackbone(TINY_BACKBONES['mmpretrain'], dict(type='Convpass'))
+    with pytest.raises(ValueError, match='Convpass adapters cannot be merged'):
+        model.merge_and_unload()
+    assert len(model.adapters()) == 8

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmsls.analysis import capture_layer_features
+from mmsls.analysis import analysis_pipeline, capture_layer_features
 from mmsls.depth import find_backbone, prunable_units
 from .conftest import tiny_model_and_dataset
 
@@ -82,9 +82,9 @@ def test_segmentation_samples_are_tokens_capped_per_class_and_image(tiny_data_di
 
 def test_dense_quota_stops_the_visit_early(tiny_data_dir):
     model, dataset, _ = tiny_model_and_dataset('mmseg', tiny_data_dir)
-    captured = capture_layer_features(model, dataset, num_samples=4, batch_size=1,
+    captured = capture_layer_features(model, dataset, num_samples=8, batch_size=1,
                                       tokens_per_class_per_image=1, progress=False)
-    assert np.bincount(captured.labels, minlength=4).tolist() == [1, 1, 1, 1]
+    assert np.bincount(captured.labels, minlength=4).tolist() == [2, 2, 2, 2]
     assert captured.num_images < len(dataset)
 
 
@@ -123,3 +123,27 @@ def test_quota_rounds_up_per_class(tiny_data_dir):
     model, dataset, _ = tiny_model_and_dataset('mmdet', tiny_data_dir)
     captured = capture_layer_features(model, dataset, num_samples=4, progress=False)
     assert np.bincount(captured.labels, minlength=3).max() <= math.ceil(4 / 3)
+
+
+def test_detection_with_the_default_unaugmented_pipeline_keeps_boxes_on_the_image(tiny_data_dir):
+    # mmdet's test pipeline loads boxes after resizing; the analysis pipeline loads them first, so
+    # they are resized with the image (here 64 -> 96 px: a box at the original scale would cover
+    # other tokens). Captured with the boxes scaled by hand, the features are the same.
+    model, dataset, cfg = tiny_model_and_dataset('mmdet', tiny_data_dir, adapted=True)
+    test_pipeline = [dict(step, scale=(96, 96)) if step['type'] == 'Resize' else step
+                     for step in cfg.test_pipeline]
+    cfg.test_pipeline = test_pipeline
+    captured = capture_layer_features(model, dataset, num_samples=6, batch_size=3,
+                                      pipeline=analysis_pipeline(cfg), progress=False)
+    by_hand = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+               dict(type='Resize', scale=(96, 96), keep_ratio=True), dict(type='PackDetInputs')]
+    expected = capture_layer_features(model, dataset, num_samples=6, batch_size=3,
+                                      pipeline=by_hand, progress=False)
+    assert captured.labels.tolist() == expected.labels.tolist()
+    assert all(np.array_equal(a, b) for a, b in zip(captured.features, expected.features))
+
+
+def test_a_dense_sample_too_small_for_the_silhouette_names_the_n_that_works(tiny_data_dir):
+    model, dataset, _ = tiny_model_and_dataset('mmseg', tiny_data_dir)
+    with pytest.raises(ValueError, match='a quota of 1 sample.*use num_samples >= 8'):
+        capture_layer_features(model, dataset, num_samples=4, progress=False)

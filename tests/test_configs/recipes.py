@@ -183,7 +183,8 @@ def write_tiny_config(recipe: Path, path: Path, data_root: str) -> Path:
     """Write a config at ``path`` that inherits ``recipe`` and adds the tiny overrides of its task.
 
     An SLS stage keeps its recipe's hook settings (alpha, N, backend) but analyses in this process
-    (one worker: tiny samples) and, for dense tasks, loads its sample at the tiny image size.
+    (the 'fast' backend: one worker, tiny samples) and, for dense tasks, loads its sample at the
+    tiny image size.
 
     Args:
         recipe (Path): The recipe config to inherit.
@@ -193,11 +194,12 @@ def write_tiny_config(recipe: Path, path: Path, data_root: str) -> Path:
     task = task_of(recipe)
     lines = [f'_base_ = [{str(recipe)!r}]']
     lines += [f'{key} = {value!r}' for key, value in overrides(task, data_root).items()]
-    if 'custom_hooks' in Config.fromfile(recipe):
-        hook = dict(criterion_options=dict(num_workers=1))
+    hooks = Config.fromfile(recipe).get('custom_hooks')
+    if hooks:
+        hook = dict(criterion_options=dict(num_workers=1)) if hooks[0].get('backend') == 'fast' else {}
         if task in _TINY_SLS_PIPELINES:
             hook['pipeline'] = _TINY_SLS_PIPELINES[task]
-        options = ', '.join(f'{key}={value!r}' for key, value in hook.items())
-        lines.append(f'custom_hooks = [dict(_base_.custom_hooks[0], {options})]')
+        options = ''.join(f', {key}={value!r}' for key, value in hook.items())
+        lines.append(f'custom_hooks = [dict(_base_.custom_hooks[0]{options})]')
     path.write_text('\n'.join(lines) + '\n')
     return path

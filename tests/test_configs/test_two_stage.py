@@ -93,7 +93,7 @@ def test_multi_scale_test_of_the_pruned_segmentation_model(run_flow):
     root = run_flow('ade20k')
     summary = json.loads((root / 'work/summary.json').read_text())
     out = root / 'tta.json'
-    run_tool('test.py', root / 'sls.py', summary['sls_checkpoint'], '--tta', '--out', out,
+    run_tool('test.py', root / 'sls.py', summary['sls_checkpoint'], '--tta', '--out-metrics', out,
              '--work-dir', root / 'tta', cwd=root)
     assert isinstance(json.loads(out.read_text())['mIoU'], float)
 

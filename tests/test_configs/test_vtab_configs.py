@@ -1,13 +1,16 @@
-"""The 76 generated VTAB-1k configs (19 tasks x 2 adapters x PETL/SLS stage): in sync with their
-generator, carrying the published per-task settings, and every one builds."""
+"""The 228 generated VTAB-1k configs (19 tasks x 2 adapters x {ViT-B/16: PETL/SLS stage, Swin-B:
+PETL/SLS/prune-2/prune-4 stage}): in sync with their generator, carrying the published per-task
+settings, and every one builds."""
+import copy
 import importlib.util
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.registry import HOOKS, MODELS, init_default_scope
 
 from mmsls.datasets import VTAB1K_TASKS, write_tiny_vtab
+from mmsls.depth import depth_keep, prunable_units, prune_depth
 from .recipes import CONFIGS, REPO, shrink, vtab_configs
 
 
@@ -31,7 +34,7 @@ SLS_CONFIGS = {(adapter, task): CONFIGS / 'vtab' / adapter / f'{name}.py'
 
 def test_configs_on_disk_are_what_the_generator_writes():
     rendered = GENERATOR.render_configs()
-    assert len(rendered) == 76
+    assert len(rendered) == 76 + 152
     assert GENERATOR.stale_configs(rendered) == []
     assert sorted(rendered) == vtab_configs()  # and no stray configs
 
@@ -97,7 +100,7 @@ def test_sls_config_is_its_petl_config_plus_load_from_and_the_hook(adapter, task
     sls = Config.fromfile(SLS_CONFIGS[adapter, task])
     assert sls.load_from == f'work_dirs/{PETL_CONFIGS[adapter, task].stem}/epoch_100.pth'
     assert sls.custom_hooks == [dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000,
-                                     backend='fast')]
+                                     backend='sklearn')]
     assert 'custom_hooks' not in petl and petl.load_from is None
     # Re-training is the PETL recipe itself (1-CLR: one more warm-up + cosine cycle).
     differing = {key for key in set(petl) | set(sls) if petl.get(key) != sls.get(key)}
@@ -125,3 +128,93 @@ def test_train_dataloader_of_a_recipe_reads_vtab_data(tmp_path):
     assert len(dataset) == info['train800val200'] == 8
     sample = dataset[0]
     assert tuple(sample['inputs'].shape) == (3, 224, 224)  # resized from 40 px as published
+
+
+# --- Swin-B (SLS paper, Table 5) ----------------------------------------------------------------
+SWIN_STAGES = ('petl', 'sls', 'prune2', 'prune4')
+SWIN_CONFIGS = {(adapter, task, stage): CONFIGS / 'vtab' / adapter / f'{name}.py'
+                for adapter in ADAPTER_TYPES for task in VTAB1K_TASKS
+                for stage, name in GENERATOR.swin_config_names(adapter, task).items()}
+SWIN_B_BLOCKS = [f'stages.{stage}.blocks.{block}'
+                 for stage, depth in enumerate((2, 2, 18, 2)) for block in range(depth)]
+# Swin-B's 24 blocks at a tiny width and image size, so that every config builds in a blink with
+# the structure the fixed-prune stages are written for.
+SWIN_TINY = dict(model=dict(
+    backbone=dict(backbone=dict(
+        arch=dict(_delete_=True, embed_dims=16, depths=[2, 2, 18, 2], num_heads=[1, 2, 2, 4]),
+        img_size=64, window_size=2, init_cfg=None)),
+    head=dict(in_channels=128)))
+
+
+def _tiny_swin(cfg):
+    cfg = copy.deepcopy(cfg)
+    cfg.merge_from_dict(copy.deepcopy(SWIN_TINY))  # merging consumes _delete_
+    return cfg
+
+
+@pytest.mark.parametrize('adapter, task, stage', sorted(SWIN_CONFIGS))
+def test_swin_config_carries_the_recipe_and_builds(adapter, task, stage):
+    cfg = Config.fromfile(SWIN_CONFIGS[adapter, task, stage])
+    inner = cfg.model.backbone.backbone
+    assert (inner.type, inner.arch, inner.img_size, inner.window_size) == (
+        'SwinTransformer', 'base', 224, 7)
+    assert inner.init_cfg.type == 'Pretrained'
+    assert cfg.model.head.in_channels == 1024
+    assert cfg.model.head.num_classes == VTAB1K_TASKS[task].num_classes
+    adapter_cfg = cfg.model.backbone.adapter
+    published = GENERATOR.PUBLISHED[task]
+    assert adapter_cfg.type == ADAPTER_TYPES[adapter] and adapter_cfg.scale == (
+        published.repadapter_scale if adapter == 'repadapter' else published.convpass_scale)
+    # The PETL recipe of the ViT-B/16 configs, the same data.
+    vit = Config.fromfile(PETL_CONFIGS[adapter, task])
+    for key in ('train_dataloader', 'val_dataloader', 'optim_wrapper', 'param_scheduler',
+                'train_cfg', 'data_preprocessor'):
+        assert cfg[key] == vit[key], key
+
+    petl = Config.fromfile(SWIN_CONFIGS[adapter, task, 'petl'])
+    differing = {key for key in set(petl) | set(cfg) if petl.get(key) != cfg.get(key)}
+    if stage == 'petl':
+        assert 'custom_hooks' not in cfg and cfg.load_from is None
+    else:
+        assert differing == {'load_from', 'custom_hooks'}
+        assert cfg.load_from == f'work_dirs/{SWIN_CONFIGS[adapter, task, "petl"].stem}/epoch_100.pth'
+        [hook] = cfg.custom_hooks
+        if stage == 'sls':  # the alpha rule, as the ViT-B/16 SLS stage
+            assert cfg.custom_hooks == Config.fromfile(SLS_CONFIGS[adapter, task]).custom_hooks
+        else:
+            assert hook == dict(type='mmsls.SLSHook', keep={'prune2': 21, 'prune4': 19}[stage])
+        HOOKS.build(copy.deepcopy(hook))
+
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(_tiny_swin(cfg).model)
+    adapters = model.backbone.adapters()
+    assert len(adapters) == 48  # 24 blocks x (attention, MLP)
+    assert {type(a).__name__ for a in adapters} == {ADAPTER_TYPES[adapter]}
+    assert [unit.name for unit in prunable_units(model)] == SWIN_B_BLOCKS
+    if stage.startswith('prune'):
+        # What the hook's keep does: the top non-first blocks go, every stage keeps blocks.
+        prune_depth(model, depth_keep(model, cfg.custom_hooks[0].keep))
+        removed = [name for name in SWIN_B_BLOCKS
+                   if name not in {unit.name for unit in prunable_units(model)}]
+        assert removed == {'prune2': ['stages.2.blocks.17', 'stages.3.blocks.1'],
+                           'prune4': ['stages.2.blocks.15', 'stages.2.blocks.16',
+                                      'stages.2.blocks.17', 'stages.3.blocks.1']}[stage]
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 64, 64), mode='tensor')
+    assert logits.shape == (2, VTAB1K_TASKS[task].num_classes)
+
+
+def test_full_size_swin_b_builds_with_only_adapters_and_head_trainable():
+    cfg = Config.fromfile(SWIN_CONFIGS['repadapter', 'cifar', 'petl'])
+    cfg.model.backbone.backbone.init_cfg = None  # no weights here
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    swin = model.backbone.backbone
+    assert [len(stage.blocks) for stage in swin.stages] == [2, 2, 18, 2]
+    assert swin.embed_dims == 128
+    assert {block.attn.w_msa.window_size for stage in swin.stages for block in stage.blocks} == {
+        (7, 7)}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all('.adapter_' in name or name.startswith('head.') for name in trainable)
+    assert any(name.startswith('head.') for name in trainable)

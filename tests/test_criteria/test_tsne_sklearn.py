@@ -2,9 +2,11 @@
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_info
+from sklearn.manifold import TSNE
+from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from mmsls.criteria import TSNESettings
+from mmsls.criteria import TSNESettings, select_depth
 from mmsls.criteria.synthetic import synthetic_layer_features
 from mmsls.criteria.tsne_sklearn import (parallel_sklearn_tsne_embed, sequential_sklearn_tsne_embed,
                                          sklearn_tsne_embed)
@@ -50,3 +52,36 @@ def test_schedules_that_sklearn_cannot_run_are_refused(layers):
 def test_bad_worker_count_is_refused(layers):
     with pytest.raises(ValueError, match='num_workers must be >= 1'):
         parallel_sklearn_tsne_embed(layers, SETTINGS, num_workers=0)
+
+
+def _authors_scores(layer_features, labels):
+    """The SLS authors' criterion, as their code runs it: TSNE(n_components=2, init='pca',
+    random_state=0) on the float32 features, min-max normalisation, silhouette of the points
+    (which their code hands to sklearn as float64, after a csv round trip)."""
+    embeddings, scores = [], []
+    for features in layer_features:
+        points = TSNE(n_components=2, init='pca', random_state=0).fit_transform(features)
+        low, high = points.min(0), points.max(0)
+        normalised = ((points - low) / (high - low)).astype(np.float64)
+        embeddings.append(points)
+        scores.append(float(silhouette_score(normalised, labels)))
+    return embeddings, scores
+
+
+def test_the_reference_backend_is_the_authors_call_bit_for_bit():
+    # Fresh, non-trivial float32 features (what the capture produces), wide enough for sklearn's
+    # randomized PCA initialisation.
+    features, labels = synthetic_layer_features([0.2, 1.0], 150, 3, num_dims=520, seed=4)
+    features = [layer.astype(np.float32) for layer in features]
+    with threadpool_limits(limits=1):  # the reference's thread count (see the module notes)
+        embeddings, scores = _authors_scores(features, labels)
+        # What mmsls passed before: a Python float keeps sklearn's update in float32 on numpy 2.
+        python_float = TSNE(n_components=2, init='pca', random_state=0,
+                            learning_rate=50.0).fit_transform(features[0])
+    selection = select_depth(features, labels, alpha=0.3, backend='sklearn', seed=0,
+                             return_embeddings=True)
+    assert all(np.array_equal(ours, theirs)
+               for ours, theirs in zip(selection.embeddings, embeddings))
+    assert list(selection.scores) == scores
+    if int(np.__version__.split('.')[0]) >= 2:
+        assert not np.array_equal(python_float, embeddings[0])

@@ -8,8 +8,9 @@ from scipy.special import entr
 from mmsls.criteria import TSNESettings
 from mmsls.criteria.silhouette import batched_embedding_silhouette
 from mmsls.criteria.synthetic import synthetic_layer_features
-from mmsls.criteria.tsne_torch import (default_device, kl_gradient, match_perplexity,
-                                       neighbour_affinities, tsne_embed_batched)
+from mmsls.criteria.tsne_torch import (default_device, exact_float32_matmul, kl_gradient,
+                                       match_perplexity, neighbour_affinities, pca_init,
+                                       stack_features, tsne_embed_batched)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -61,9 +62,65 @@ def test_gradient_matches_autograd_of_the_kl_divergence():
     q = kernel[:, off_diagonal] / kernel[:, off_diagonal].sum(1, keepdim=True)
     p = affinities[:, off_diagonal]
     kl = (p * torch.log(p / q)).sum()
-    (expected,) = torch.autograd.grad(kl, embedding)
+    (expected,) = torch.autograd.grad(kl, embedding, retain_graph=True)
     got = kl_gradient(embedding.detach(), affinities)
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+    # Early exaggeration scales the attraction only: the objective is sum(e * p * -log w) + log Z
+    # per layer (at e = 1 the KL divergence up to a constant).
+    kernel = kernel[:, off_diagonal]
+    cost = (12 * p * -torch.log(kernel)).sum() + torch.log(kernel.sum(1)).sum()
+    (expected,) = torch.autograd.grad(cost, embedding)
+    got = kl_gradient(embedding.detach(), affinities, exaggeration=12.0)
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_layers_of_different_widths_are_batched_without_changing_them():
+    rng = np.random.default_rng(3)
+    narrow, wide = rng.standard_normal((50, 5)), rng.standard_normal((50, 9)) * 2 + 1
+    stacked = stack_features([narrow, wide], 'cpu')
+    assert stacked.shape == (2, 50, 9) and stacked.dtype == torch.float32
+    batched = neighbour_affinities(stacked, perplexity=5.0)
+    for layer, features in enumerate((narrow, wide)):
+        alone = neighbour_affinities(torch.from_numpy(features), perplexity=5.0)
+        torch.testing.assert_close(batched[layer], alone, rtol=1e-5, atol=1e-9)
+    init = pca_init(stacked, torch.Generator().manual_seed(0))
+    assert init.shape == (2, 50, 2) and init.dtype == torch.float32
+
+
+def test_pca_init_is_the_leading_principal_components():
+    rng = np.random.default_rng(4)
+    # Distinct variances along random directions: the leading components are well defined.
+    basis, _ = np.linalg.qr(rng.standard_normal((12, 12)))
+    features = (rng.standard_normal((200, 12)) * np.linspace(5, 0.5, 12)) @ basis.T + 3
+    init = pca_init(torch.from_numpy(features).float(), torch.Generator().manual_seed(0)).double()
+    centred = features - features.mean(0)
+    _, _, right = np.linalg.svd(centred, full_matrices=False)
+    for component in range(2):
+        cosine = np.corrcoef(init[:, component].numpy(), centred @ right[component])[0, 1]
+        assert abs(cosine) > 0.999
+    # PC1 scaled to sklearn's standard deviation 1e-4 (up to the 1 % seeded jitter).
+    assert init[:, 0].std().item() == pytest.approx(1e-4, rel=0.02)
+    assert init[:, 1].std().item() < init[:, 0].std().item()
+
+
+def test_tf32_setting_of_the_caller_is_overridden_and_restored():
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision('high')
+    try:
+        with exact_float32_matmul():
+            assert torch.get_float32_matmul_precision() == 'highest'
+        assert torch.get_float32_matmul_precision() == 'high'
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def test_profile_times_every_stage():
+    features, _ = synthetic_layer_features([0.0, 1.0], 40, 2, num_dims=6, seed=0)
+    profile = {}
+    tsne_embed_batched(features, TSNESettings(perplexity=5.0, max_iter=260), device='cpu',
+                       profile=profile)
+    assert list(profile) == ['features', 'affinities', 'pca_init', 'optimise']
+    assert all(seconds >= 0 for seconds in profile.values())
 
 
 def test_batched_embedding_separates_what_is_separable():

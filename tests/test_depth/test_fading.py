@@ -8,7 +8,7 @@ import torch
 from mmsls.depth import prunable_units, prune_depth
 from mmsls.depth.fading import BlockFade, FadedBlocks, bypassed, named_units
 from .conftest import build, swin_backbone_cfg, vit_classifier_cfg
-from .test_families.test_cnn import CONVNEXT, MOBILENET, RESNET50
+from ..test_families.test_cnn import CONVNEXT, MOBILENET, RESNET50
 
 # scope, model config, input shape, blocks to fade (none is required).
 FAMILIES = {

@@ -66,7 +66,7 @@ def test_fade_blend_schedules():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(), 'give exactly one of blocks, depth, keep_from and search'),
+    (dict(), 'give exactly one of blocks, depth, keep_from, search and select'),
     (dict(blocks=['layers.1'], depth=2), 'give exactly one of'),
     (dict(blocks='layers.1'), 'blocks must be a non-empty list'),
     (dict(depth=0), 'depth must be an int >= 1'),
@@ -155,6 +155,19 @@ def test_sls_dry_run_chooses_and_the_hook_fades(in_tiny_data, tmp_path):
     assert [unit.name for unit in prunable_units(runner.model)] == report['kept_units']
 
 
+def test_sls_selection_chooses_and_the_hook_fades_without_a_second_hook(in_tiny_data, tmp_path):
+    runner = make_runner(tmp_path, dict(select=dict(type='SLSSelection', alpha=1.0, num_samples=24),
+                                        begin=1, span=1))
+    runner.train()
+    report = json.loads((tmp_path / 'sls_scores.json').read_text())
+    removed = [name for name in report['units'] if name not in report['kept_units']]
+    assert removed, 'alpha=1 keeps the depth of the best-separated layer only'
+    assert the_hook(runner).faded_blocks == removed
+    assert [unit.name for unit in prunable_units(runner.model)] == report['kept_units']
+    saved = torch.load(tmp_path / 'iter_2.pth', weights_only=True)['meta']
+    assert saved['mmsls_depth']['kept'] == report['kept_units']
+
+
 def test_missing_handover_is_a_clear_error(in_tiny_data, tmp_path):
     runner = make_runner(tmp_path, dict(keep_from='mmsls/sls_keep', span=2))
     with pytest.raises(ValueError, match="no units to keep under message hub info 'mmsls/sls_keep'"):
@@ -165,7 +178,7 @@ def test_missing_handover_is_a_clear_error(in_tiny_data, tmp_path):
     (dict(depth=2, span=3), {}, 'the fade ends at iteration 3 .* training stops at 2'),
     (dict(depth=2, by='epoch'), {}, "by='epoch' needs an epoch-based train loop"),
     (dict(blocks=['layers.0', 'layers.1', 'layers.2', 'layers.3'], span=2), {},
-     'removing every unit'),
+     'pruning every unit'),
     (dict(depth=2, span=2), dict(custom_hooks=[dict(type='EMAHook')]), 'cannot run with EMAHook'),
 ])
 def test_bad_runs_are_refused_before_training(in_tiny_data, tmp_path, hook_cfg, overrides, message):

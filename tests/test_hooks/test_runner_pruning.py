@@ -34,6 +34,15 @@ def test_pruning_hook_leaves_optimizer_and_schedulers_consistent(tiny_data_dir, 
                for scheduler in runner.param_schedulers)
 
 
+def test_pruning_hook_with_a_selection_of_units_to_remove(tiny_data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny_data_dir)
+    runner = tiny_runner(tmp_path, custom_hooks=[dict(
+        type='mmsls.PruneDepthHook', select=dict(type='UnitsSelection', remove=['layers.1', 3]))])
+    runner.train()
+    assert [unit.name for unit in prunable_units(runner.model)] == ['layers.0', 'layers.2']
+    assert_optimizer_holds_exactly_the_model(runner)
+
+
 def test_removed_parameters_stop_training_and_empty_groups_stay(tiny_data_dir, tmp_path, monkeypatch):
     """With paramwise options every parameter has its own group; groups of removed parameters stay
     (empty), so the schedulers' per-group values keep their positions."""

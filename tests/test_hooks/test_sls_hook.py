@@ -10,6 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
 from mmsls.adapters import named_adapters
+from mmsls.analysis import analysis_pipeline
 from mmsls.criteria import depth_from_scores
 from mmsls.depth import prunable_units
 from mmsls.hooks import SLSHook
@@ -182,7 +183,7 @@ def test_reinit_adapters_starts_them_from_their_initialisation(
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(alpha=0), r'alpha must be in \(0, 1\]'),
-    (dict(keep=0), 'keep as a depth must be >= 1'),
+    (dict(keep=0), 'keep must be an int >= 1'),
     (dict(keep='2'), 'keep must be a depth k'),
     (dict(keep=[]), 'keep must be a depth k'),
     (dict(dry_run=True, keep=2), 'dry_run=True .* cannot go with keep'),
@@ -222,8 +223,8 @@ def test_retraining_recipes(name, hook_options, lr, scheduler):
     assert [scheduler['type'] for scheduler in cfg.param_scheduler] == scheduler
     (hook_cfg, ) = cfg.custom_hooks
     hook = HOOKS.build(hook_cfg)
-    assert isinstance(hook, SLSHook) and hook.alpha == 0.3 and hook.num_samples == 1000
-    assert [transform['type'] for transform in hook.pipeline] == [
+    assert isinstance(hook, SLSHook) and hook.alpha == 0.3 and hook.analysis.num_samples == 1000
+    assert [transform['type'] for transform in analysis_pipeline(cfg, hook.analysis.pipeline)] == [
         'LoadImageFromFile', 'ResizeEdge', 'CenterCrop', 'PackInputs']  # unaugmented
     for option, value in hook_options.items():
         assert getattr(hook, option) == value
@@ -268,7 +269,7 @@ def test_sls_prunes_retrains_and_the_pruned_checkpoint_tests(scope, tiny_data_di
 
     out = tmp_path / 'metrics.json'
     run_tool('test.py', petl, work_dir / 'iter_2.pth', '--work-dir', tmp_path / 'test',
-             '--out', out, cwd=tiny_data_dir)
+             '--out-metrics', out, cwd=tiny_data_dir)
     assert METRIC_KEYS[scope] in json.loads(out.read_text())
 
 

@@ -20,7 +20,7 @@ def test_train_then_test_from_checkpoint(scope, tiny_data_dir, tmp_path):
 
     out = tmp_path / 'metrics.json'
     run_tool('test.py', TINY_CONFIGS[scope], checkpoint, '--work-dir', tmp_path / 'test',
-             '--out', out, cwd=tiny_data_dir)
+             '--out-metrics', out, cwd=tiny_data_dir)
     metrics = json.loads(out.read_text())
     value = metrics[METRIC_KEYS[scope]]
     assert isinstance(value, float) and value >= 0

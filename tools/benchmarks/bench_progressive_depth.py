@@ -51,6 +51,9 @@ def parse_args():
     parser.add_argument('--depth', type=int,
                         help="kept depth of every variant (default: SLS's decision)")
     parser.add_argument('--threads', type=int, default=1, help='CPU threads per run')
+    parser.add_argument('--device', choices=['cpu', 'cuda'],
+                        help='where every run trains and analyses (default: cuda when present; '
+                        'cpu hides the GPUs from the runs)')
     parser.add_argument('--work-dir', default='work_dirs/bench_progressive')
     return parser.parse_args()
 
@@ -120,6 +123,10 @@ def main():
     work_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
+    if args.device == 'cpu':  # tools/train.py and analyze_layers.py take CUDA when they see it
+        env['CUDA_VISIBLE_DEVICES'] = ''
+    elif args.device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError('--device cuda: CUDA is not available on this machine; use --device cpu')
     depth, num_layers = decide_depth(args, work_dir, env)
     print(f'SLS on the PETL model: keep {depth} of {num_layers} layers')
     if args.depth is not None:

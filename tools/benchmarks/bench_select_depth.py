@@ -11,13 +11,22 @@ threshold rule compares) and the spread of the scores across seeds.
 
 Variants: ``sklearn`` (the reference, one thread), ``sklearn-mt`` (the reference with sklearn's
 default threads: all cores), ``fast`` (400 iterations, Barnes-Hut angle 0.65), ``fast-500it``
-(its earlier default: 500 iterations, angle 0.5), ``torch`` (on CUDA when present, else the CPU).
+(its earlier default: 500 iterations, angle 0.5), ``torch`` (on ``--device``: CUDA when present,
+else the CPU), ``auto`` (``select_depth(backend='auto')`` on ``--device``: torch on CUDA, else the
+reference). With ``--profile``, the torch variant's seconds per stage (features, affinities,
+pca_init, optimise, silhouette; the device synchronised after each) are printed per run and as
+medians. ``--quick``: the 10-class case at N = 100, 16 dims, 1 seed, 300 iterations for every
+variant: checks that the script runs, in seconds (too few iterations for the kept depths to mean
+anything).
 
 Example (the numbers in docs/benchmarks.md)::
 
     python tools/benchmarks/bench_select_depth.py --sizes 1000 --seeds 5
+    python tools/benchmarks/bench_select_depth.py --sizes 1000 --seeds 5 --variants sklearn torch \
+        --device cuda --profile
 """
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -35,7 +44,9 @@ VARIANTS = {
     'fast': dict(backend='fast'),
     'fast-500it': dict(backend='fast', tsne=TSNESettings(max_iter=500), angle=0.5),
     'torch': dict(backend='torch'),
+    'auto': dict(backend='auto'),
 }
+PROFILED = ('torch', )
 
 
 def parse_args():
@@ -49,18 +60,59 @@ def parse_args():
     parser.add_argument('--variants', nargs='+', default=default_variants, choices=list(VARIANTS),
                         help='the first one is the reference of the ratios')
     parser.add_argument('--num-dims', type=int, default=768)
+    parser.add_argument('--device', help="device of the 'torch' and 'auto' variants (default: "
+                        'cuda when present, else cpu)')
+    parser.add_argument('--profile', action='store_true',
+                        help="print the 'torch' variant's seconds per stage")
+    parser.add_argument('--quick', action='store_true',
+                        help='N = 100, 16 dims, 1 seed, 300 iterations: a check that it runs')
     parser.add_argument('--json', help='also write all raw results to this file')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.seeds, args.num_dims, args.cases = [100], 1, 16, ['rise_fall_10cls']
+    return args
 
 
-def run_variant(name, features, labels, seed):
+def variant_options(name, device, quick, profile):
+    options = dict(VARIANTS[name])
+    if name in ('torch', 'auto'):
+        options['device'] = device
+    if quick:
+        # Same settings for every variant, 'fast' keeping its Barnes-Hut angle.
+        options['tsne'] = dataclasses.replace(options.get('tsne', TSNESettings()), max_iter=300)
+    if profile is not None and name in PROFILED:
+        options['profile'] = profile
+    return options
+
+
+def run_variant(name, features, labels, seed, device=None, quick=False, profile=False):
+    stages = {} if profile and name in PROFILED else None
+    options = variant_options(name, device, quick, stages)
     wall, cpu = time.perf_counter(), time.process_time()
-    selection = select_depth(features, labels, seed=seed, **VARIANTS[name])
+    selection = select_depth(features, labels, seed=seed, **options)
     # CPU seconds (all threads of this process) measure the work whatever the machine's load;
     # wall seconds are what a user waits.
     return dict(seconds=time.perf_counter() - wall, cpu_seconds=time.process_time() - cpu,
                 load=os.getloadavg()[0], kept_depth=selection.kept_depth,
-                scores=list(selection.scores), threshold=selection.threshold)
+                scores=list(selection.scores), threshold=selection.threshold,
+                backend=selection.backend, stages=stages)
+
+
+def profile_rows(case, num_samples, runs):
+    """Markdown rows: median seconds per stage of the profiled variants, largest marked."""
+    rows = []
+    for name, variant_runs in runs.items():
+        profiles = [run['stages'] for run in variant_runs if run['stages']]
+        if not profiles:
+            continue
+        stages = {stage: median(profile[stage] for profile in profiles) for stage in profiles[0]}
+        total = sum(stages.values())
+        largest = max(stages, key=stages.get)
+        cells = ' | '.join(f'{stages[stage]:.3f} ({stages[stage] / total:.0%})'
+                           for stage in stages)
+        rows.append(f'| {case.name} | {num_samples} | {name} | {cells} | {total:.3f} | '
+                    f'{largest} |')
+    return rows
 
 
 def summarise(case, num_samples, variants, runs):
@@ -100,9 +152,13 @@ def summarise(case, num_samples, variants, runs):
 def main():
     args = parse_args()
     cases = [case for case in BENCHMARK_CASES if case.name in args.cases]
+    device = torch.device(args.device if args.device is not None else
+                          'cuda' if torch.cuda.is_available() else 'cpu')
     print(f'variants {args.variants}, sizes {args.sizes}, seeds 0..{args.seeds - 1}, '
-          f'{args.num_dims} dims, torch device '
-          f'{"cuda" if torch.cuda.is_available() else "cpu"}', flush=True)
+          f'{args.num_dims} dims, torch device {device}'
+          f'{" (" + torch.cuda.get_device_name(device) + ")" if device.type == "cuda" else ""}, '
+          f'{torch.get_num_threads()} torch threads', flush=True)
+    profile_table = []
     header = ['| case | N | variant | median wall s | wall speed-up | median CPU s | '
               'CPU ratio | load avg | kept depth per seed | vs reference: max abs diff / corr. / '
               'max abs diff of score / top score | '
@@ -117,18 +173,31 @@ def main():
             for seed in range(args.seeds):
                 order = args.variants if seed % 2 == 0 else args.variants[::-1]
                 for name in order:
-                    result = run_variant(name, features, labels, seed)
+                    result = run_variant(name, features, labels, seed, device, args.quick,
+                                         args.profile)
                     runs[name].append(result)
                     raw.append(dict(case=case.name, num_samples=num_samples, variant=name,
                                     seed=seed, **result))
                     print(f'{case.name} N={num_samples} seed={seed} {name}: '
                           f'{result["seconds"]:.1f} s ({result["cpu_seconds"]:.1f} CPU s, load '
                           f'{result["load"]:.1f}), k={result["kept_depth"]}, scores '
-                          f'{" ".join(f"{s:.3f}" for s in result["scores"])}', flush=True)
+                          f'{" ".join(f"{s:.3f}" for s in result["scores"])}'
+                          f' ({result["backend"]})', flush=True)
+                    if result['stages']:
+                        print('  seconds per stage: ' + ', '.join(
+                            f'{stage} {seconds:.3f}' for stage, seconds in
+                            result['stages'].items()), flush=True)
             rows = summarise(case, num_samples, args.variants, runs)
             table += rows
             print('\n'.join(header + rows), flush=True)
+            if args.profile:
+                profile_table += profile_rows(case, num_samples, runs)
     print('\nAll results:\n' + '\n'.join(table))
+    if profile_table:
+        print('\nSeconds per stage (median over seeds; share of the total):\n'
+              '| case | N | variant | features | affinities | pca_init | optimise | silhouette | '
+              'total | largest stage |\n|---|---|---|---|---|---|---|---|---|---|\n'
+              + '\n'.join(profile_table))
     if args.json:
         with open(args.json, 'w') as file:
             json.dump(raw, file, indent=1)

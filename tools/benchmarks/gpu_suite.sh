@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The open GPU figures of docs/benchmarks.md ("GPU figures still open"), in one run on one CUDA
+# device, from the repository root:
+#
+#   bash tools/benchmarks/gpu_suite.sh [OUT_DIR]      # default OUT_DIR: work_dirs/gpu_benchmarks
+#   PYTHON=/path/to/python bash tools/benchmarks/gpu_suite.sh
+#   DEVICE=cpu QUICK=--quick bash tools/benchmarks/gpu_suite.sh /tmp/suite   # a CPU smoke test
+#
+# Every benchmark writes OUT_DIR/<name>.txt and its seconds go to the screen; one that fails does
+# not stop the others. The order puts the figures the issue asks for first. About 10 minutes on
+# one H200 (most of it the sklearn reference runs and the Python start-ups).
+set -u
+OUT=${1:-work_dirs/gpu_benchmarks}
+PY=${PYTHON:-python}
+DEVICE=${DEVICE:-cuda}
+QUICK=${QUICK:-}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/device.txt" 2>&1
+
+# transformers >= 5 breaks `import mmpretrain.models` (mmpretrain 1.2's multimodal models); a
+# transformers dist-info of version 0.0 first on the path makes mmpretrain skip them.
+if ! "$PY" -c 'import mmpretrain.models' > /dev/null 2>&1; then
+    mkdir -p "$OUT/no_multimodal/transformers-0.0.dist-info"
+    printf 'Metadata-Version: 2.1\nName: transformers\nVersion: 0.0\n' \
+        > "$OUT/no_multimodal/transformers-0.0.dist-info/METADATA"
+    export PYTHONPATH="$PWD/$OUT/no_multimodal${PYTHONPATH:+:$PYTHONPATH}"
+    echo "import mmpretrain.models failed: mmpretrain's multimodal models turned off"
+fi
+
+run() {
+    local name=$1 start
+    shift
+    start=$(date +%s)
+    echo "== $name: $*"
+    "$PY" "$@" --device "$DEVICE" $QUICK > "$OUT/$name.txt" 2>&1 || echo "   FAILED, see $OUT/$name.txt"
+    echo "   $(( $(date +%s) - start )) s"
+}
+
+B=tools/benchmarks
+# Criterion: kept depth on every case and seed, profile, speed-up over the reference, large N.
+run select_depth_torch $B/bench_select_depth.py --sizes 1000 --seeds 5 --variants torch --profile
+run select_depth_vs_reference $B/bench_select_depth.py --sizes 1000 2000 --seeds 1 \
+    --variants sklearn torch auto --profile
+run select_depth_large $B/bench_select_depth.py --sizes 5000 10000 --seeds 1 \
+    --cases rise_fall_10cls --variants torch --profile
+# End-to-end analysis of ViT-B/16 on 1000 images.
+run sls_analysis $B/bench_sls_analysis.py
+# Dense tasks against the paper's Tables 6 and 7.
+run dense_fp32 $B/bench_dense.py --batch-size 1 --dtype fp32
+run dense_fp16 $B/bench_dense.py --batch-size 1 --dtype fp16
+# ViT-B/16 depth and adapters at the paper's batch sizes.
+for batch in 1 64; do
+    run depth_b${batch}_fp32 $B/bench_depth.py --batch-size $batch --dtype fp32
+    run adapters_b${batch}_fp32 $B/bench_adapters.py --batch-size $batch --dtype fp32
+done
+run depth_b64_fp16 $B/bench_depth.py --batch-size 64 --dtype fp16
+run adapters_b64_fp16 $B/bench_adapters.py --batch-size 64 --dtype fp16
+run sls_capture $B/bench_sls_capture.py

@@ -102,7 +102,6 @@ if __name__ == '__main__':
         include_package_data=True,
         python_requires='>=3.9',
         classifiers=[
-            'License :: OSI Approved :: Apache Software License',
             'Operating System :: OS Independent',
             'Programming Language :: Python :: 3',
             'Topic :: Scientific/Engineering :: Artificial Intelligence',

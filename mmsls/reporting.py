@@ -4,7 +4,7 @@ import logging
 import re
 import warnings
 from contextlib import contextmanager
-from typing import Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -29,56 +29,86 @@ def probe_input_hw(backbone: nn.Module) -> Tuple[int, int]:
     return 224, 224
 
 
-def backbone_flops(backbone: nn.Module, input_hw: Tuple[int, int]) -> Optional[int]:
-    """FLOPs of one forward of ``backbone`` on one ``input_hw`` image (MMEngine's FlopAnalyzer,
-    multiply-adds counted once), or None where the backbone cannot be traced.
+def backbone_flops(backbone: nn.Module, input_hw: Tuple[int, int],
+                   units: Sequence = ()) -> Tuple[Optional[int], Dict[str, int]]:
+    """FLOPs of one forward of ``backbone`` on one ``input_hw`` image, and of each of ``units``.
 
-    Runs in eval mode without gradients (train mode restored), so no statistics change.
+    Counted with PyTorch's ``FlopCounterMode`` (matrix products, convolutions, attention) and
+    reported as multiply-adds, the convention of OpenMMLab's ``get_flops`` tools. Runs in eval
+    mode without gradients (train mode restored), so no statistics change. ``(None, {})`` where the
+    backbone cannot run on a blank image of that size.
     """
-    from mmengine.analysis import FlopAnalyzer
+    from torch.utils.flop_counter import FlopCounterMode
     param = next(backbone.parameters(), None)
     device = param.device if param is not None else torch.device('cpu')
-    inputs = torch.zeros(1, 3, *input_hw, device=device)
+    names = {id(module): name for name, module in backbone.named_modules()}
+    root = type(backbone).__name__
     was_training = backbone.training
     backbone.eval()  # a statement: mmpretrain backbones' train() returns None
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # tracer warnings
-            analyzer = FlopAnalyzer(backbone, inputs)
-            analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            return int(analyzer.total())
-    except Exception:  # a backbone the tracer cannot follow: report the parameters only
-        return None
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            backbone(torch.zeros(1, 3, *input_hw, device=device))
+    except Exception:  # a backbone that needs other inputs: report the parameters only
+        return None, {}
     finally:
         if was_training:
             backbone.train()
+    counts = counter.get_flop_counts()
+    per_unit = {unit.name: sum(counts.get(f'{root}.{names[id(unit.module)]}', {}).values()) // 2
+                for unit in units if id(unit.module) in names}
+    return counter.get_total_flops() // 2, per_unit
+
+
+def pruning_cost(model: nn.Module, backbone: nn.Module, units: Sequence,
+                 input_hw: Optional[Tuple[int, int]] = None) -> dict:
+    """What :func:`format_pruning_change` needs, measured before pruning: the model's
+    ``params``, the backbone's ``flops`` at ``input_hw`` (default :func:`probe_input_hw`) and
+    each unit's ``unit_flops``."""
+    input_hw = tuple(input_hw or probe_input_hw(backbone))
+    flops, unit_flops = backbone_flops(backbone, input_hw, units)
+    return dict(params=count_parameters(model), flops=flops, unit_flops=unit_flops,
+                input_hw=input_hw)
 
 
 def model_cost(model: nn.Module, backbone: nn.Module,
                input_hw: Optional[Tuple[int, int]] = None) -> dict:
-    """``params`` of the model, ``flops`` of its backbone at ``input_hw`` and that size."""
-    input_hw = input_hw or probe_input_hw(backbone)
-    return dict(params=count_parameters(model), flops=backbone_flops(backbone, input_hw),
-                input_hw=tuple(input_hw))
+    """``params`` of the model, ``flops`` of its backbone at ``input_hw`` (default
+    :func:`probe_input_hw`) and that ``input_hw``."""
+    input_hw = tuple(input_hw or probe_input_hw(backbone))
+    return dict(params=count_parameters(model), flops=backbone_flops(backbone, input_hw)[0],
+                input_hw=input_hw)
+
+
+def _amount(value: float) -> str:
+    for unit, scale in (('G', 1e9), ('M', 1e6), ('K', 1e3)):
+        if value >= scale:
+            return f'{value / scale:.2f}{unit}'
+    return str(value)
+
+
+def _change(old: float, new: float) -> str:
+    share = f' (-{100 * (old - new) / old:.1f}%)' if old else ''
+    return f'{_amount(old)} -> {_amount(new)}{share}'
 
 
 def format_cost_change(before: dict, after: dict) -> str:
-    """``params A -> B (-x%), backbone FLOPs C -> D (-y%) per HxW image``."""
-
-    def amount(value):
-        for unit, scale in (('G', 1e9), ('M', 1e6), ('K', 1e3)):
-            if value >= scale:
-                return f'{value / scale:.2f}{unit}'
-        return str(value)
-
-    def change(old, new):
-        share = f' (-{100 * (old - new) / old:.1f}%)' if old else ''
-        return f'{amount(old)} -> {amount(new)}{share}'
-
-    text = f'params {change(before["params"], after["params"])}'
+    """``params A -> B (-x%), backbone FLOPs C -> D (-y%) per HxW image`` of two
+    :func:`model_cost` results."""
+    text = f'params {_change(before["params"], after["params"])}'
     if before['flops'] is not None and after['flops'] is not None:
         height, width = after['input_hw']
-        text += f', backbone FLOPs {change(before["flops"], after["flops"])} per {height}x{width} image'
+        text += f', backbone FLOPs {_change(before["flops"], after["flops"])} per {height}x{width} image'
+    return text
+
+
+def format_pruning_change(before: dict, params_after: int, removed: Sequence[str]) -> str:
+    """``params A -> B (-x%), backbone FLOPs C -> D (-y%) per HxW image`` for the removal of the
+    units named ``removed`` (their FLOPs, counted in ``before``, go)."""
+    text = f'params {_change(before["params"], params_after)}'
+    if before['flops'] is not None and all(name in before['unit_flops'] for name in removed):
+        after = before['flops'] - sum(before['unit_flops'][name] for name in removed)
+        height, width = before['input_hw']
+        text += f', backbone FLOPs {_change(before["flops"], after)} per {height}x{width} image'
     return text
 
 

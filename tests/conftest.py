@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from mmsls.datasets import write_tiny_ade20k, write_tiny_classification, write_tiny_coco
-
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIGS = {
     'mmpretrain': REPO / 'configs/_tiny_/vit_cls.py',
@@ -24,6 +22,8 @@ def tiny_data_dir(tmp_path_factory) -> Path:
     The tiny configs read their data relative to the working directory, so tools run with this
     directory as cwd.
     """
+    # Imported here: mmsls.datasets needs mmpretrain, which tools/check_compat.sh's core stack lacks.
+    from mmsls.datasets import write_tiny_ade20k, write_tiny_classification, write_tiny_coco
     base = tmp_path_factory.mktemp('tiny')
     write_tiny_classification(base / 'data/tiny_cls', num_classes=3)
     write_tiny_coco(base / 'data/tiny_coco', num_classes=3)

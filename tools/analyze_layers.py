@@ -36,7 +36,7 @@ def parse_args():
     parser.add_argument('--backend', default='sklearn',
                         choices=['sklearn', 'fast', 'torch', 'auto'],
                         help='implementation of the t-SNE silhouette criterion; torch and auto '
-                        "run on --device, auto is torch on CUDA and sklearn elsewhere")
+                        'run on --device, auto is torch on CUDA and sklearn elsewhere')
     parser.add_argument('--seed', type=int, default=0, help='seed of the sample and of t-SNE')
     parser.add_argument('--batch-size', type=int, default=None,
                         help='images per forward pass (default: the training batch size)')

@@ -3,7 +3,8 @@ import argparse
 
 import mmsls  # noqa: F401  (registers mmsls and allow-lists MMEngine's checkpoint types)
 from mmsls.runner import (add_runner_arguments, disable_validation, enable_auto_scale_lr,
-                          load_run_config, parse_runner_arguments, resolve_resume, run_stage)
+                          load_run_config, parse_runner_arguments, resolve_resume, run_stage,
+                          with_strict_loading)
 
 
 def parse_args():
@@ -34,6 +35,8 @@ def main():
     if args.no_validate:
         cfg = disable_validation(cfg)
     cfg = resolve_resume(cfg, args.resume)
+    if cfg.resume:  # the checkpoint of this very model: a mismatch is an error, not a partial load
+        cfg = with_strict_loading(cfg)
     run_stage(cfg, 'train')
 
 

@@ -2,9 +2,12 @@
 
 The greedy choice itself is the pure :func:`mmsls.criteria.block_bypass.greedy_bypass_selection`;
 this module measures what it needs: the model's loss (or top-1 error) on fixed batches with a set of
-blocks turned into the identity (:func:`mmsls.depth.fading.bypassed`), and each block's FLOPs.
+blocks replaced, and each block's FLOPs. A block is replaced by the identity
+(:func:`mmsls.depth.fading.bypassed`, for removal) or by its linear form (UPDP's merge:
+:func:`mmsls.depth.linearized` at blend 1, its BatchNorm stand-ins calibrated on the same batches).
 """
-from contextlib import nullcontext
+import copy
+from contextlib import contextmanager
 from typing import Dict, FrozenSet, List, Optional, Sequence
 
 import numpy as np
@@ -14,11 +17,14 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmsls.criteria.block_bypass import BypassSelection, greedy_bypass_selection
-from mmsls.depth import find_backbone, prunable_units
+from mmsls.depth import (LinearizedBlocks, calibrate_linearized, find_backbone, linearized,
+                         merge_blocks, prunable_units)
 from mmsls.depth.fading import bypassed
 from .sampling import seeded_random_state
 
 BYPASS_METRICS = ('loss', 'error')
+#: What a chosen block becomes during the search: removed (the identity) or merged (its linear form).
+BYPASS_REPLACEMENTS = ('identity', 'linear')
 
 
 class BypassEvaluator:
@@ -33,11 +39,22 @@ class BypassEvaluator:
         batches (Sequence[dict]): Collated data batches, as a dataloader yields them.
         metric (str): ``'loss'``: the model's total loss, for any task; ``'error'``: the top-1 error of
             a classifier (data samples with ``gt_label`` and ``pred_label``). Defaults to ``'loss'``.
+        replace (str): ``'identity'`` (the blocks are removed) or ``'linear'`` (each block runs its
+            linear form, UPDP's merge). Defaults to ``'identity'``.
+        linear_blocks (LinearizedBlocks, optional): With ``replace='linear'``, units linearised
+            already (e.g. trained in a supernet phase): a cost sets their blends (1 for the set, 0
+            for the others) instead of linearising afresh. Other units are refused.
     """
 
-    def __init__(self, model: nn.Module, batches: Sequence[dict], metric: str = 'loss'):
+    def __init__(self, model: nn.Module, batches: Sequence[dict], metric: str = 'loss',
+                 replace: str = 'identity', linear_blocks: Optional[LinearizedBlocks] = None):
         if metric not in BYPASS_METRICS:
             raise ValueError(f'metric must be one of {BYPASS_METRICS}, got {metric!r}')
+        if replace not in BYPASS_REPLACEMENTS:
+            raise ValueError(f'replace must be one of {BYPASS_REPLACEMENTS}, got {replace!r}')
+        if linear_blocks is not None and replace != 'linear':
+            raise ValueError("linear_blocks go with replace='linear'")
+        self.replace, self.linear_blocks = replace, linear_blocks
         if not batches:
             raise ValueError('batches is empty: give at least one batch of training data')
         self.model = model.module if is_model_wrapper(model) else model
@@ -50,14 +67,38 @@ class BypassEvaluator:
         was_training = self.model.training
         self.model.eval()
         try:
-            context = bypassed(self.model, bypassed_units) if bypassed_units else nullcontext()
-            with torch.no_grad(), context:
+            with torch.no_grad(), self._replaced(bypassed_units):
                 values = [self._batch_value(data) for data in self._data]
         finally:
             self.model.train(was_training)
         self.evaluations += 1
         sizes = [len(data['data_samples']) for data in self._data]
         return float(np.average(values, weights=sizes))
+
+    @contextmanager
+    def _replaced(self, units: FrozenSet[str]):
+        if self.linear_blocks is not None:
+            unknown = sorted(set(units) - set(self.linear_blocks.names))
+            if unknown:
+                raise ValueError(f'{unknown} are not among the linearised units '
+                                 f'{self.linear_blocks.names}')
+            previous = self.linear_blocks.blends
+            self.linear_blocks.set_blend(0.0)
+            self.linear_blocks.set_blend(1.0, units)
+            try:
+                yield
+            finally:
+                for name, blend in previous.items():
+                    self.linear_blocks.set_blend(blend, [name])
+        elif not units:
+            yield
+        elif self.replace == 'identity':
+            with bypassed(self.model, units):
+                yield
+        else:
+            with linearized(self.model, sorted(units), 1.0) as blocks:
+                calibrate_linearized(self.model, blocks, [data['inputs'] for data in self._data])
+                yield
 
     def _batch_value(self, data: dict) -> float:
         if self.metric == 'loss':
@@ -97,6 +138,18 @@ def unit_flops(model: nn.Module, inputs: torch.Tensor) -> Dict[str, float]:
     return flops
 
 
+def merge_savings(model: nn.Module, inputs: torch.Tensor, names: Sequence[str]) -> Dict[str, float]:
+    """The FLOPs each unit's merge saves (the block's minus its merged block's) on ``inputs``.
+
+    Measured on a copy of the backbone with every named unit merged (the model is unchanged).
+    """
+    _, backbone = find_backbone(model)
+    merged = copy.deepcopy(backbone)
+    merge_blocks(merged, list(names))
+    before, after = unit_flops(backbone, inputs), unit_flops(merged, inputs)
+    return {name: before[name] - after[name] for name in names}
+
+
 def sample_training_batches(dataloader, num_samples: int, seed: int = 0) -> List[dict]:
     """A seeded random sample of a training dataloader's dataset, collated into its batch size.
 
@@ -129,7 +182,9 @@ def select_blocks_by_bypass(model: nn.Module,
                             num_remove: Optional[int] = None,
                             flops_ratio: Optional[float] = None,
                             metric: str = 'loss',
-                            candidates: Optional[Sequence[str]] = None) -> BypassSelection:
+                            candidates: Optional[Sequence[str]] = None,
+                            replace: str = 'identity',
+                            linear_blocks: Optional[LinearizedBlocks] = None) -> BypassSelection:
     """UPDP's subnet search: greedily bypass the cheapest blocks of ``model`` on ``batches``.
 
     Args:
@@ -140,14 +195,24 @@ def select_blocks_by_bypass(model: nn.Module,
             backbone's FLOPs, in (0, 1).
         metric (str): ``'loss'`` or ``'error'``, see :class:`BypassEvaluator`. Defaults to ``'loss'``.
         candidates (Sequence[str], optional): Unit names that may be removed. Defaults to every unit
-            that is not required.
+            that is not required (``replace='identity'``), or every unit with a merged form
+            (``replace='linear'``).
+        replace (str): ``'identity'`` (removal) or ``'linear'`` (merge), see
+            :class:`BypassEvaluator`. With ``'linear'`` and ``flops_ratio``, a block counts with the
+            FLOPs its merge saves (block minus merged block), and blocks whose merge saves nothing
+            are not candidates. Defaults to ``'identity'``.
+        linear_blocks (LinearizedBlocks, optional): See :class:`BypassEvaluator`.
 
     Returns:
         BypassSelection: The chosen blocks, in the order chosen, with the costs seen.
     """
-    if candidates is None:
+    if candidates is None and replace == 'linear':
+        family, backbone = find_backbone(model)
+        candidates = [unit.name for unit in prunable_units(model)
+                      if family.merge_blocker(unit.module) is None]
+    elif candidates is None:
         candidates = [unit.name for unit in prunable_units(model) if not unit.required]
-    evaluator = BypassEvaluator(model, batches, metric)
+    evaluator = BypassEvaluator(model, batches, metric, replace, linear_blocks)
     if flops_ratio is None:
         return greedy_bypass_selection(evaluator, candidates, num_remove=num_remove)
     if not 0 < flops_ratio < 1:
@@ -156,5 +221,9 @@ def select_blocks_by_bypass(model: nn.Module,
     with torch.no_grad():
         inputs = evaluator.model.data_preprocessor(batches[0], False)['inputs'][:1]
     flops = unit_flops(model, inputs)
+    if replace == 'linear':
+        saved = merge_savings(model, inputs, candidates)
+        flops.update(saved)
+        candidates = [name for name in candidates if saved[name] > 0]
     return greedy_bypass_selection(evaluator, candidates, num_remove=num_remove, flops=flops,
                                    flops_to_remove=flops_ratio * flops['total'])

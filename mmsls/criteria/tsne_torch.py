@@ -237,9 +237,9 @@ def kl_gradient(embedding: torch.Tensor,
                 affinities: torch.Tensor,
                 exaggeration: float = 1.0,
                 buffers=None) -> torch.Tensor:
-    """Exact gradient of KL(exaggeration * P || Q) for (L, N, 2) embeddings and (L, N, N) P.
+    """Exact t-SNE gradient for (L, N, 2) embeddings and (L, N, N) P, early exaggeration e.
 
-    ``dC/dy_i = 4 * sum_j (e * p_ij - q_ij) w_ij (y_i - y_j)`` with
+    ``dC/dy_i = 4 * sum_j (e * p_ij - q_ij) w_ij (y_i - y_j)`` (at e = 1, of KL(P || Q)) with
     ``w_ij = 1 / (1 + |y_i - y_j|^2)`` and ``q_ij = w_ij / Z``. The diagonal needs no masking:
     its terms are multiplied by ``y_i - y_i = 0``; only Z must leave out the ``w_ii = 1`` entries.
     Attraction and repulsion are two products with the (symmetric) matrices ``P * w`` and

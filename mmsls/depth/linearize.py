@@ -145,9 +145,9 @@ class LinearizedBlocks:
         names = self.names if names is None else list(names)
         return [site for name in names for site in self._sites[name] if isinstance(site, BlendedNorm)]
 
-    def parameters(self) -> List[nn.Parameter]:
-        """The parameters the linear forms add (the stand-ins' affine), to train or to optimise."""
-        return [param for norm in self.norms() for param in norm.bn.parameters()]
+    def parameters(self, names: Optional[Iterable[str]] = None) -> List[nn.Parameter]:
+        """The parameters the linear forms of ``names`` (default: all) add: the stand-ins' affine."""
+        return [param for norm in self.norms(names) for param in norm.bn.parameters()]
 
     def forget(self, names: Iterable[str]) -> None:
         """Stop tracking ``names`` (they were merged: their modules left the model)."""
@@ -157,16 +157,16 @@ class LinearizedBlocks:
                 store.pop(name, None)
         self.names = [name for name in self.names if name not in names]
 
-    def detach(self) -> None:
-        """Put the original activations and norms back and remove the branch hooks."""
-        for swapped in self._swapped.values():
-            for parent, attribute, original in reversed(swapped):
+    def detach(self, names: Optional[Iterable[str]] = None) -> None:
+        """Put the original activations and norms of ``names`` (default: every unit) back and remove
+        their branch hooks; the stand-ins go."""
+        names = list(self._sites) if names is None else list(names)
+        for name in names:
+            for parent, attribute, original in reversed(self._swapped.get(name, [])):
                 setattr(parent, attribute, original)
-        for handles in self._handles.values():
-            for handle in handles:
+            for handle in self._handles.get(name, []):
                 handle.remove()
-        self._swapped.clear()
-        self._handles.clear()
+        self.forget(names)
 
 
 @contextmanager

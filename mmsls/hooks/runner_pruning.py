@@ -12,8 +12,9 @@ from mmsls.depth import (DEPTH_RECORD_KEY, check_weights_match_record, depth_str
                          find_backbone, has_prunable_backbone, is_depth_pruned, prunable_units,
                          prune_depth, recorded_keep, unwrap_model)
 from mmsls.registry import HOOKS
-from mmsls.reporting import format_cost_change, model_cost
+from mmsls.reporting import count_parameters, format_pruning_change, pruning_cost
 from .broadcast import decide_on_rank0
+from .runner_merging import apply_runner_merged_structure
 from .selection import DepthSelection, UnitChoice, UnitSelection, build_selection
 
 
@@ -40,15 +41,16 @@ def prune_runner_model(runner, keep: Iterable[int], allow_empty_stages: bool = F
     wrapped = is_model_wrapper(runner.model)
     model = runner.model.module if wrapped else runner.model
     before = list(model.parameters())
-    units_before = len(prunable_units(model))
-    cost_before = model_cost(model, find_backbone(model)[1])
+    units = prunable_units(model)
+    cost = pruning_cost(model, find_backbone(model)[1], units)  # for the log line below
     prune_depth(model, keep, allow_empty_stages=allow_empty_stages)
     remaining = {id(param) for param in model.parameters()}
     removed = [param for param in before if id(param) not in remaining]
     if not removed:
         return
-    runner.logger.info(f'depth pruning: {units_before} -> {len(prunable_units(model))} units; '
-                       + format_cost_change(cost_before, model_cost(model, find_backbone(model)[1])))
+    kept = {unit.name for unit in prunable_units(model)}
+    runner.logger.info(f'depth pruning: {len(units)} -> {len(kept)} units; ' + format_pruning_change(
+        cost, count_parameters(model), [unit.name for unit in units if unit.name not in kept]))
     _drop_from_optimizer(runner.optim_wrapper, removed)
     if wrapped:
         # wrap_model fills defaults into the config it gets: hand it a copy.
@@ -122,6 +124,7 @@ def apply_loaded_depth_record(runner, checkpoint: dict) -> None:
     # MMEngine's loader reads a bare state dict as well as a Runner checkpoint.
     check_weights_match_record(model, record, checkpoint.get('state_dict', checkpoint))
     prune_runner_model(runner, recorded_keep(model, record), allow_empty_stages=True)
+    apply_runner_merged_structure(runner, record.get('merged', {}))
     runner.logger.info(f're-applied pruned structure {record["kept"]} from the checkpoint '
                        f'({len(record["kept"])} of {len(record["units"])} units)')
 

@@ -2,6 +2,7 @@
 PETL/SLS/prune-2/prune-4 stage}): in sync with their generator, carrying the published per-task
 settings, and every one builds."""
 import copy
+import functools
 import importlib.util
 
 import pytest
@@ -131,7 +132,6 @@ def test_train_dataloader_of_a_recipe_reads_vtab_data(tmp_path):
 
 
 # --- Swin-B (SLS paper, Table 5) ----------------------------------------------------------------
-SWIN_STAGES = ('petl', 'sls', 'prune2', 'prune4')
 SWIN_CONFIGS = {(adapter, task, stage): CONFIGS / 'vtab' / adapter / f'{name}.py'
                 for adapter in ADAPTER_TYPES for task in VTAB1K_TASKS
                 for stage, name in GENERATOR.swin_config_names(adapter, task).items()}
@@ -152,57 +152,75 @@ def _tiny_swin(cfg):
     return cfg
 
 
-@pytest.mark.parametrize('adapter, task, stage', sorted(SWIN_CONFIGS))
-def test_swin_config_carries_the_recipe_and_builds(adapter, task, stage):
-    cfg = Config.fromfile(SWIN_CONFIGS[adapter, task, stage])
-    inner = cfg.model.backbone.backbone
+@functools.lru_cache(maxsize=None)
+def _load(path):
+    """A config, loaded once per session (callers copy before changing it)."""
+    return Config.fromfile(path)
+
+
+@pytest.mark.parametrize('adapter, task', sorted({key[:2] for key in SWIN_CONFIGS}))
+def test_swin_configs_carry_the_recipe_and_build(adapter, task):
+    petl = _load(SWIN_CONFIGS[adapter, task, 'petl'])
+    inner = petl.model.backbone.backbone
     assert (inner.type, inner.arch, inner.img_size, inner.window_size) == (
         'SwinTransformer', 'base', 224, 7)
     assert inner.init_cfg.type == 'Pretrained'
-    assert cfg.model.head.in_channels == 1024
-    assert cfg.model.head.num_classes == VTAB1K_TASKS[task].num_classes
-    adapter_cfg = cfg.model.backbone.adapter
+    assert petl.model.head.in_channels == 1024
+    assert petl.model.head.num_classes == VTAB1K_TASKS[task].num_classes
+    adapter_cfg = petl.model.backbone.adapter
     published = GENERATOR.PUBLISHED[task]
     assert adapter_cfg.type == ADAPTER_TYPES[adapter] and adapter_cfg.scale == (
         published.repadapter_scale if adapter == 'repadapter' else published.convpass_scale)
-    # The PETL recipe of the ViT-B/16 configs, the same data.
-    vit = Config.fromfile(PETL_CONFIGS[adapter, task])
+    # The PETL recipe and data of the ViT-B/16 configs.
+    vit = _load(PETL_CONFIGS[adapter, task])
     for key in ('train_dataloader', 'val_dataloader', 'optim_wrapper', 'param_scheduler',
                 'train_cfg', 'data_preprocessor'):
-        assert cfg[key] == vit[key], key
+        assert petl[key] == vit[key], key
+    assert 'custom_hooks' not in petl and petl.load_from is None
 
-    petl = Config.fromfile(SWIN_CONFIGS[adapter, task, 'petl'])
-    differing = {key for key in set(petl) | set(cfg) if petl.get(key) != cfg.get(key)}
-    if stage == 'petl':
-        assert 'custom_hooks' not in cfg and cfg.load_from is None
-    else:
-        assert differing == {'load_from', 'custom_hooks'}
+    # The SLS stages: the PETL config, its checkpoint, and the hook (the alpha rule of the ViT-B/16
+    # SLS stage, or the paper's fixed "prune 2 / 4 layers" through keep).
+    hooks = dict(sls=_load(SLS_CONFIGS[adapter, task]).custom_hooks,
+                 prune2=[dict(type='mmsls.SLSHook', keep=21)],
+                 prune4=[dict(type='mmsls.SLSHook', keep=19)])
+    for stage, hook in hooks.items():
+        cfg = _load(SWIN_CONFIGS[adapter, task, stage])
+        differing = {key for key in set(petl) | set(cfg) if petl.get(key) != cfg.get(key)}
+        assert differing == {'load_from', 'custom_hooks'}, stage
         assert cfg.load_from == f'work_dirs/{SWIN_CONFIGS[adapter, task, "petl"].stem}/epoch_100.pth'
-        [hook] = cfg.custom_hooks
-        if stage == 'sls':  # the alpha rule, as the ViT-B/16 SLS stage
-            assert cfg.custom_hooks == Config.fromfile(SLS_CONFIGS[adapter, task]).custom_hooks
-        else:
-            assert hook == dict(type='mmsls.SLSHook', keep={'prune2': 21, 'prune4': 19}[stage])
-        HOOKS.build(copy.deepcopy(hook))
+        assert cfg.custom_hooks == hook, stage
+        HOOKS.build(copy.deepcopy(cfg.custom_hooks[0]))
 
-    init_default_scope(cfg.default_scope)
-    model = MODELS.build(_tiny_swin(cfg).model)
+    # Every stage's model is the PETL config's (checked above): build it, at a tiny size.
+    init_default_scope(petl.default_scope)
+    model = MODELS.build(_tiny_swin(petl).model)
     adapters = model.backbone.adapters()
     assert len(adapters) == 48  # 24 blocks x (attention, MLP)
     assert {type(a).__name__ for a in adapters} == {ADAPTER_TYPES[adapter]}
+    assert {a.scale for a in adapters} == {adapter_cfg.scale}
     assert [unit.name for unit in prunable_units(model)] == SWIN_B_BLOCKS
-    if stage.startswith('prune'):
-        # What the hook's keep does: the top non-first blocks go, every stage keeps blocks.
-        prune_depth(model, depth_keep(model, cfg.custom_hooks[0].keep))
-        removed = [name for name in SWIN_B_BLOCKS
-                   if name not in {unit.name for unit in prunable_units(model)}]
-        assert removed == {'prune2': ['stages.2.blocks.17', 'stages.3.blocks.1'],
-                           'prune4': ['stages.2.blocks.15', 'stages.2.blocks.16',
-                                      'stages.2.blocks.17', 'stages.3.blocks.1']}[stage]
     model.eval()
     with torch.no_grad():
         logits = model(torch.randn(2, 3, 64, 64), mode='tensor')
     assert logits.shape == (2, VTAB1K_TASKS[task].num_classes)
+
+
+@pytest.mark.parametrize('stage, removed', [
+    ('prune2', ['stages.2.blocks.17', 'stages.3.blocks.1']),
+    ('prune4', ['stages.2.blocks.15', 'stages.2.blocks.16', 'stages.2.blocks.17',
+                'stages.3.blocks.1'])])
+def test_swin_fixed_prune_stage_removes_the_top_blocks_each_stage_keeps_blocks(stage, removed):
+    cfg = _load(SWIN_CONFIGS['convpass', 'kitti', stage])
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(_tiny_swin(cfg).model)
+    # What the hook does with keep=k: the first k blocks and the first block of every stage stay.
+    prune_depth(model, depth_keep(model, cfg.custom_hooks[0].keep))
+    kept = [unit.name for unit in prunable_units(model)]
+    assert [name for name in SWIN_B_BLOCKS if name not in kept] == removed
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 64, 64), mode='tensor')
+    assert logits.shape == (2, VTAB1K_TASKS['kitti'].num_classes)
 
 
 def test_full_size_swin_b_builds_with_only_adapters_and_head_trainable():

@@ -9,8 +9,9 @@ from mmsls.criteria import TSNESettings
 from mmsls.criteria.silhouette import batched_embedding_silhouette
 from mmsls.criteria.synthetic import synthetic_layer_features
 from mmsls.criteria.tsne_torch import (default_device, exact_float32_matmul, kl_gradient,
-                                       match_perplexity, neighbour_affinities, pca_init,
-                                       stack_features, tsne_embed_batched)
+                                       match_perplexity, neighbour_affinities,
+                                       optimise_embedding, pca_init, stack_features,
+                                       tsne_embed_batched)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -140,3 +141,18 @@ def test_batched_embedding_separates_what_is_separable():
 
 def test_default_device_is_cuda_when_present():
     assert default_device().type == ('cuda' if torch.cuda.is_available() else 'cpu')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_the_iterations_never_wait_for_the_gpu():
+    features, _ = synthetic_layer_features([0.0, 1.0], 200, 4, num_dims=32, seed=0)
+    stacked = stack_features(features, 'cuda')
+    affinities = neighbour_affinities(stacked, perplexity=10.0)
+    init = pca_init(stacked, torch.Generator().manual_seed(0))
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')  # any host synchronisation raises
+    try:
+        embedding = optimise_embedding(affinities, init, TSNESettings(max_iter=300))
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    assert torch.isfinite(embedding).all()

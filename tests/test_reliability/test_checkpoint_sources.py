@@ -17,7 +17,9 @@ from mmengine.runner.checkpoint import (CheckpointLoader, _load_checkpoint, get_
 
 import mmsls  # noqa: F401  (registers the safe loaders)
 from mmsls.checkpoint import SAFE_LOADERS
+from ..conftest import TINY_CONFIGS
 from .conftest import write_poisoned
+from .tools_runner import run
 
 REFUSED = 'refusing to load checkpoint'
 
@@ -95,3 +97,30 @@ def test_pretrained_init_cfg_from_url_is_refused(http_root, torch_home, marker):
 def test_unknown_model_name_is_named():
     with pytest.raises(KeyError, match='torchvision://no_such_net is not a checkpoint MMEngine knows'):
         _load_checkpoint('torchvision://no_such_net')
+
+
+@pytest.mark.parametrize('entry', ['test.py', 'load_from', 'resume', 'merge_adapters.py'])
+def test_tools_refuse_a_poisoned_url(entry, http_root, torch_home, marker, tiny_data_dir, tmp_path):
+    root, base = http_root
+    url = f'{base}/{entry}.pth'
+    write_poisoned(root / f'{entry}.pth', marker)
+    config, work = TINY_CONFIGS['mmpretrain'], ['--work-dir', tmp_path / 'work']
+    args = {
+        'test.py': ('test.py', config, url, *work),
+        'load_from': ('train.py', config, *work, '--cfg-options', f'load_from={url}'),
+        'resume': ('train.py', config, *work, '--resume', url),
+        'merge_adapters.py': ('merge_adapters.py', _adapted_config(tmp_path), url, tmp_path / 'merged'),
+    }[entry]
+    proc = run(*args, cwd=tiny_data_dir)
+    assert proc.returncode != 0
+    assert REFUSED in proc.stderr and 'posix.system' in proc.stderr
+    assert not marker.exists()
+
+
+def _adapted_config(tmp_path):
+    """The tiny classifier with RepAdapters, as merge_adapters.py takes."""
+    path = tmp_path / 'repadapter.py'
+    path.write_text(f"_base_ = '{TINY_CONFIGS['mmpretrain']}'\n"
+                    "model = dict(backbone=dict(_delete_=True, type='mmsls.AdaptedBackbone', "
+                    "backbone=_base_.model.backbone, adapter=dict(type='RepAdapter')))\n")
+    return path

@@ -14,7 +14,7 @@ OUT=${1:-work_dirs/gpu_benchmarks}
 PY=${PYTHON:-python}
 DEVICE=${DEVICE:-cuda}
 QUICK=${QUICK:-}
-mkdir -p "$OUT"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/device.txt" 2>&1
 
 # transformers >= 5 breaks `import mmpretrain.models` (mmpretrain 1.2's multimodal models); a
@@ -23,7 +23,7 @@ if ! "$PY" -c 'import mmpretrain.models' > /dev/null 2>&1; then
     mkdir -p "$OUT/no_multimodal/transformers-0.0.dist-info"
     printf 'Metadata-Version: 2.1\nName: transformers\nVersion: 0.0\n' \
         > "$OUT/no_multimodal/transformers-0.0.dist-info/METADATA"
-    export PYTHONPATH="$PWD/$OUT/no_multimodal${PYTHONPATH:+:$PYTHONPATH}"
+    export PYTHONPATH="$OUT/no_multimodal${PYTHONPATH:+:$PYTHONPATH}"
     echo "import mmpretrain.models failed: mmpretrain's multimodal models turned off"
 fi
 
@@ -37,6 +37,10 @@ run() {
 }
 
 B=tools/benchmarks
+if [ "$DEVICE" != cpu ]; then  # the CUDA-only tests: no host synchronisation in the t-SNE loop
+    "$PY" -m pytest tests/test_criteria/test_tsne_torch.py -q > "$OUT/tsne_torch_tests.txt" 2>&1 \
+        || echo "   FAILED, see $OUT/tsne_torch_tests.txt"
+fi
 # Criterion: kept depth on every case and seed, profile, speed-up over the reference, large N.
 run select_depth_torch $B/bench_select_depth.py --sizes 1000 --seeds 5 --variants torch --profile
 run select_depth_vs_reference $B/bench_select_depth.py --sizes 1000 2000 --seeds 1 \

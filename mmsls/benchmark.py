@@ -7,6 +7,7 @@ over rounds. On CUDA a turn is timed with CUDA events (the device's own clock); 
 both ``time.perf_counter`` (wall) and ``time.process_time`` (CPU seconds of this process).
 """
 import argparse
+import contextlib
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -20,7 +21,7 @@ def add_timing_arguments(parser: argparse.ArgumentParser, batch_size: int, round
     """The options every device-aware benchmark takes."""
     parser.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda when present)')
     parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp32',
-                        help='weights and inputs in this precision')
+                        help='fp16/bf16: forwards under torch.autocast with that dtype')
     parser.add_argument('--batch-size', '--batch', type=int, default=batch_size,
                         help='images per forward (the SLS paper: 1 for its code, 64 for VTAB)')
     parser.add_argument('--rounds', type=int, default=rounds, help='interleaved rounds')
@@ -49,6 +50,18 @@ def parse_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ValueError(f'dtype must be one of {sorted(DTYPES)}, got {name!r}')
     return DTYPES[name]
+
+
+def precision(device: torch.device, dtype: torch.dtype):
+    """The context a forward runs in for ``--dtype``: nothing for fp32, else ``torch.autocast``.
+
+    Autocast (what MMEngine's AMP uses) rather than casting the weights: OpenMMLab models build
+    some tensors in float32 inside their forward (mmdet's Swin its attention masks), which a
+    model cast to half would then multiply with half tensors and fail.
+    """
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def synchronize(device: torch.device) -> None:

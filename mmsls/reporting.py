@@ -97,7 +97,8 @@ def format_cost_change(before: dict, after: dict) -> str:
     text = f'params {_change(before["params"], after["params"])}'
     if before['flops'] is not None and after['flops'] is not None:
         height, width = after['input_hw']
-        text += f', backbone FLOPs {_change(before["flops"], after["flops"])} per {height}x{width} image'
+        text += (f', backbone FLOPs {_change(before["flops"], after["flops"])} '
+                 f'per {height}x{width} image')
     return text
 
 

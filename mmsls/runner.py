@@ -112,9 +112,9 @@ def enable_auto_scale_lr(cfg: Config) -> Config:
     ``auto_scale_lr.base_batch_size`` (MMEngine's linear scaling rule), as mmdet's train.py does."""
     if not isinstance(cfg.get('auto_scale_lr', None), dict) or 'base_batch_size' not in \
             cfg.auto_scale_lr:
-        raise ValueError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the config '
-                         '(the total batch size its learning rate is meant for); add it, or drop '
-                         '--auto-scale-lr')
+        raise ValueError('--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the '
+                         'config (the total batch size its learning rate is meant for); add it, or '
+                         'drop --auto-scale-lr')
     cfg.auto_scale_lr = dict(cfg.auto_scale_lr, enable=True)
     return cfg
 
@@ -138,8 +138,8 @@ def enable_test_visualization(cfg: Config, show_dir: Optional[str] = None, show:
     hook = (cfg.get('default_hooks', None) or {}).get('visualization', None)
     kind = str((hook or {}).get('type', '')).rpartition('.')[2]
     if kind not in _SHOW_DIR_OPTION:
-        raise ValueError('--show/--show-dir need the visualization hook of the config\'s library in '
-                         "default_hooks, e.g. visualization=dict(type='VisualizationHook') "
+        raise ValueError('--show/--show-dir need the visualization hook of the config\'s library '
+                         "in default_hooks, e.g. visualization=dict(type='VisualizationHook') "
                          "(mmpretrain), 'DetVisualizationHook' (mmdet) or 'SegVisualizationHook' "
                          f'(mmseg), and its visualizer; this config has {hook!r}')
     # mmpretrain's hook draws one sample in `interval`; its test.py draws every one by default.

@@ -17,8 +17,7 @@ import torch
 from mmengine.config import DictAction
 from mmengine.registry import DATASETS
 
-from mmsls.analysis import analyze_layers, format_score_table, write_analysis
-from mmsls.analysis.tasks import detect_task
+from mmsls.analysis import analysis_pipeline, analyze_layers, format_score_table, write_analysis
 from mmsls.apis import init_model
 from mmsls.depth import prunable_units
 from mmsls.runner import default_work_dir
@@ -76,7 +75,8 @@ def main():
     print(f'{len(analysis.labels)} {analysis.task} samples from {analysis.num_images} images; '
           f'capture {analysis.capture_seconds:.1f} s, scoring {analysis.scoring_seconds:.1f} s')
     paths = write_analysis(work_dir, analysis, alphas=args.alpha[1:],
-                           extra=dict(config=args.config, checkpoint=args.checkpoint))
+                           extra=dict(config=args.config, checkpoint=args.checkpoint),
+                           required=required)
     print('wrote ' + ', '.join(paths.values()))
 
 

@@ -15,15 +15,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 METAFILE = REPO / 'configs/metafile.yml'
 RECIPE_DIRS = ('vtab', 'coco', 'ade20k', 'sls', 'adapters', 'updp')
-# Config name prefix -> the architecture it builds.
+# Config name prefix -> the architecture it builds; other names give their first '_' token as is.
 ARCHITECTURES = {
     'vit-b16': ['ViT-B/16'],
     'swin-b': ['Swin-B'],
     'retinanet_swin-t': ['Swin-T', 'RetinaNet', 'FPN'],
     'setr_vit-l': ['ViT-L/16', 'SETR-PUP'],
     'deit-tiny': ['DeiT-Tiny'],
+    'resnet34': ['ResNet-34'],
     'resnet50': ['ResNet-50'],
     'convnext-tiny': ['ConvNeXt-Tiny'],
+    'mobilenet-v2': ['MobileNetV2'],
 }
 COLLECTIONS = [
     dict(Name='RepAdapter', Metadata=dict(Architecture=['RepAdapter']), README='docs/adapters.md',
@@ -51,10 +53,7 @@ def recipe_configs() -> list:
 def model_entry(config: str) -> dict:
     name = Path(config).stem
     prefix = next((p for p in sorted(ARCHITECTURES, key=len, reverse=True)
-                   if name.startswith(p + '_')), None)
-    if prefix is None:
-        raise ValueError(f'{config}: no architecture for its name; add its prefix to ARCHITECTURES '
-                         f'in tools/gen_metafile.py')
+                   if name.startswith(p + '_')), name.split('_')[0])
     adapter = next((a for a in ('RepAdapter', 'Convpass') if a.lower() in name), None)
     updp = config.startswith('configs/updp/')
     collection = 'UPDP' if updp else 'SLS' if '_sls' in name else adapter
@@ -68,7 +67,7 @@ def model_entry(config: str) -> dict:
         data, task = 'ADE20K', 'Semantic Segmentation'
     else:
         data, task = 'ImageNet-1k', 'Image Classification'
-    architecture = (ARCHITECTURES[prefix] + ([adapter] if adapter else [])
+    architecture = (ARCHITECTURES.get(prefix, [prefix]) + ([adapter] if adapter else [])
                     + (['SLS'] if '_sls' in name else []) + (['UPDP'] if updp else []))
     return {'Name': name, 'In Collection': collection, 'Config': config,
             'Metadata': {'Training Data': data, 'Architecture': architecture},
@@ -86,7 +85,10 @@ def main():
     parser.add_argument('--check', action='store_true',
                         help='exit 1 if configs/metafile.yml is not what this script writes')
     args = parser.parse_args()
-    text = metafile_text()
+    try:
+        text = metafile_text()
+    except ValueError as error:
+        sys.exit(str(error))
     if args.check:
         if not METAFILE.is_file() or METAFILE.read_text() != text:
             sys.exit(f'{METAFILE.relative_to(REPO)} is out of date with the configs: run '

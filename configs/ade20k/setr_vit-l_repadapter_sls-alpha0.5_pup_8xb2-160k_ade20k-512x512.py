@@ -21,7 +21,7 @@ sls_pipeline = [
     dict(type='PackSegInputs'),
 ]
 custom_hooks = [
-    dict(type='mmsls.SLSHook', alpha=0.5, num_samples=1000, backend='sklearn',
+    dict(type='mmsls.SLSHook', alpha=0.5, num_samples=1000, backend='auto',
          pipeline=sls_pipeline)]
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=16000),

@@ -6,5 +6,5 @@
 _base_ = ['../adapters/retinanet_swin-t_repadapter_coco.py']
 
 load_from = 'work_dirs/retinanet_swin-t_repadapter_coco/epoch_12.pth'
-custom_hooks = [dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='sklearn',
+custom_hooks = [dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='auto',
                      plot_tsne=True)]

@@ -6,5 +6,5 @@
 _base_ = ['../adapters/setr_vit-l_pup_repadapter_ade20k.py']
 
 load_from = 'work_dirs/setr_vit-l_pup_repadapter_ade20k/iter_160000.pth'
-custom_hooks = [dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='sklearn',
+custom_hooks = [dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='auto',
                      plot_tsne=True)]

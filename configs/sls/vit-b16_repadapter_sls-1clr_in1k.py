@@ -6,6 +6,6 @@
 _base_ = ['../adapters/vit-b16_repadapter_in1k.py']
 
 load_from = 'work_dirs/vit-b16_repadapter_in1k/epoch_100.pth'
-sls_hook = dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='sklearn',
+sls_hook = dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='auto',
                 plot_tsne=True)
 custom_hooks = [sls_hook]

@@ -198,9 +198,10 @@ def select_blocks_by_bypass(model: nn.Module,
             that is not required (``replace='identity'``), or every unit with a merged form
             (``replace='linear'``).
         replace (str): ``'identity'`` (removal) or ``'linear'`` (merge), see
-            :class:`BypassEvaluator`. With ``'linear'`` and ``flops_ratio``, a block counts with the
-            FLOPs its merge saves (block minus merged block), and blocks whose merge saves nothing
-            are not candidates. Defaults to ``'identity'``.
+            :class:`BypassEvaluator`. With ``'linear'``, blocks whose merge saves no FLOPs (e.g.
+            MobileNetV2's first block, whose merged dense conv costs 5x the block) are no
+            candidates, and with ``flops_ratio`` a block counts with the FLOPs its merge saves
+            (block minus merged block). Defaults to ``'identity'``.
         linear_blocks (LinearizedBlocks, optional): See :class:`BypassEvaluator`.
 
     Returns:
@@ -213,17 +214,21 @@ def select_blocks_by_bypass(model: nn.Module,
     elif candidates is None:
         candidates = [unit.name for unit in prunable_units(model) if not unit.required]
     evaluator = BypassEvaluator(model, batches, metric, replace, linear_blocks)
+    with torch.no_grad():
+        inputs = evaluator.model.data_preprocessor(batches[0], False)['inputs'][:1]
+    if replace == 'linear':
+        saved = merge_savings(model, inputs, candidates)
+        candidates = [name for name in candidates if saved[name] > 0]
+        if not candidates:
+            raise ValueError(f'no candidate block is cheaper merged than as it is (FLOPs saved: '
+                             f'{saved}); remove blocks instead, or merge chosen ones with blocks=')
     if flops_ratio is None:
         return greedy_bypass_selection(evaluator, candidates, num_remove=num_remove)
     if not 0 < flops_ratio < 1:
         raise ValueError(f'flops_ratio is the share of the backbone FLOPs to remove, in (0, 1), got '
                          f'{flops_ratio!r}')
-    with torch.no_grad():
-        inputs = evaluator.model.data_preprocessor(batches[0], False)['inputs'][:1]
     flops = unit_flops(model, inputs)
     if replace == 'linear':
-        saved = merge_savings(model, inputs, candidates)
         flops.update(saved)
-        candidates = [name for name in candidates if saved[name] > 0]
     return greedy_bypass_selection(evaluator, candidates, num_remove=num_remove, flops=flops,
                                    flops_to_remove=flops_ratio * flops['total'])

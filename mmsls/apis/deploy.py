@@ -29,6 +29,7 @@ from mmsls.depth import (DEPTH_RECORD_KEY, apply_depth_structure, backbone_state
                          depth_structure, find_backbone, is_depth_pruned)
 from mmsls.families import BackboneFamily
 from mmsls.families.base import PlainConfigError
+from mmsls.families.merging import MergedBlock
 from mmsls.fileio import atomic_write
 from mmsls.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
 from mmsls.reporting import backbone_flops, count_parameters, probe_input_hw
@@ -103,7 +104,14 @@ def deploy_model(config: ConfigType, checkpoint: str, cfg_options: Optional[dict
     else:
         merged = merge_adapters(model, strict=True)
     plain_backbone = None
-    if not unmergeable:
+    # UPDP's merged blocks are mmsls modules: no plain config of the backbone's library builds them.
+    merged_blocks = [unit.name for unit in family.units(backbone)
+                     if isinstance(unit.module, MergedBlock)]
+    if merged_blocks:
+        notes.append(f'{", ".join(merged_blocks)} are merged blocks (UPDP), which no plain '
+                     f'{family.name} config describes: the deployment keeps the mmsls config and '
+                     'its depth record')
+    elif not unmergeable:
         try:
             plain_backbone = family.plain_backbone_config(_family_backbone_cfg(cfg.model), backbone)
         except PlainConfigError as error:

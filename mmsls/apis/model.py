@@ -1,4 +1,4 @@
-"""The one loader of a trained model: config + checkpoint -> the model that was saved, or a clear error.
+"""The one loader of a trained model: config + checkpoint -> the model that was saved, or an error.
 
 Every mmsls tool loads through :func:`init_model`. Beyond what OpenMMLab's own ``init_model`` does
 (build in the config's scope, load, attach ``cfg`` and ``dataset_meta``, eval mode), it re-applies a
@@ -173,10 +173,10 @@ def _refuse_unrecorded_structure(model: nn.Module, state_dict: Mapping, checkpoi
                if any(key.startswith(f'{prefix}{unit.name}.') for key in state_dict)]
     if present and len(present) < len(units):
         absent = [unit.name for unit in units if unit.name not in present]
+        listed = ', '.join(absent[:4]) + (', ...' if len(absent) > 4 else '')
         raise ValueError(f'{checkpoint} has no weights for {len(absent)} of the model\'s '
-                         f'{len(units)} blocks ({", ".join(absent[:4])}{", ..." if len(absent) > 4 else ""}) '
-                         f'but has them for the others: it looks like a pruned checkpoint without '
-                         f'its structure record. {advice}')
+                         f'{len(units)} blocks ({listed}) but has them for the others: it looks '
+                         f'like a pruned checkpoint without its structure record. {advice}')
 
 
 def _as_config(config: ConfigType) -> Config:

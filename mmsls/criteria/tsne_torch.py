@@ -242,8 +242,10 @@ def kl_gradient(embedding: torch.Tensor,
     ``dC/dy_i = 4 * sum_j (e * p_ij - q_ij) w_ij (y_i - y_j)`` (at e = 1, of KL(P || Q)) with
     ``w_ij = 1 / (1 + |y_i - y_j|^2)`` and ``q_ij = w_ij / Z``. The diagonal needs no masking:
     its terms are multiplied by ``y_i - y_i = 0``; only Z must leave out the ``w_ii = 1`` entries.
-    Attraction and repulsion are two products with the (symmetric) matrices ``P * w`` and
-    ``w * w``; ``1 + |y_i - y_j|^2`` comes from one product of (L, N, 4) rows, so every pass over
+    ``1 + |y_i - y_j|^2`` comes from one product of (L, N, 4) rows and the forces
+    ``F = (P - w / (e Z)) * w`` are formed element by element (attraction and repulsion cancel
+    there, before any sum: summing them separately loses most digits of the small net force near
+    convergence), then one product gives every ``sum_j F_ij (y_i - y_j)``. Every pass over
     (L, N, N) memory writes into ``buffers`` in place.
 
     Args:
@@ -258,7 +260,7 @@ def kl_gradient(embedding: torch.Tensor,
     """
     if buffers is None:
         buffers = torch.empty_like(affinities), torch.empty_like(affinities)
-    kernel, weighted = buffers
+    kernel, forces = buffers
     num_samples = embedding.shape[1]
     centred = embedding - embedding.mean(1, keepdim=True)  # smaller norms, less cancellation
     sq_norm = centred.square().sum(-1, keepdim=True)
@@ -270,18 +272,11 @@ def kl_gradient(embedding: torch.Tensor,
         torch.bmm(rows, columns, out=kernel)  # 1 + |y_i - y_j|^2
         kernel.clamp_min_(1).reciprocal_()
         normaliser = kernel.sum((1, 2)) - num_samples
-        # With S symmetric, (points @ S)[:, c, i] = sum_j S_ij y_jc (c < 2) and sum_j S_ij (c = 2).
-        attraction = torch.bmm(points, torch.mul(affinities, kernel, out=weighted))
-        repulsion = torch.bmm(points, kernel.square_())
-    forces = exaggeration * _pull(centred, attraction) - _pull(centred, repulsion) / normaliser[
-        :, None, None]
-    return 4 * forces
-
-
-def _pull(points: torch.Tensor, products: torch.Tensor) -> torch.Tensor:
-    """``sum_j S_ij (y_i - y_j)`` from ``products`` = (L, 3, N) ``points^T @ S``."""
-    products = products.transpose(1, 2)
-    return points * products[..., 2:] - products[..., :2]
+        scale = -1 / (exaggeration * normaliser)
+        torch.addcmul(affinities, kernel, scale[:, None, None], out=forces).mul_(kernel)
+        # F is symmetric: (points @ F)[:, c, i] = sum_j F_ij y_jc (c < 2) and sum_j F_ij (c = 2).
+        products = torch.bmm(points, forces).transpose(1, 2)
+    return 4 * exaggeration * (centred * products[..., 2:] - products[..., :2])
 
 
 class StageTimer:

@@ -99,3 +99,43 @@ def test_training_sample_is_seeded_and_leaves_the_random_stream(tiny_data_dir, m
         assert all(torch.equal(a, b) for a, b in zip(one['inputs'], other['inputs']))
     other_seed = sample_training_batches(dataloader, num_samples=11, seed=4)
     assert not all(torch.equal(a, b) for a, b in zip(first[0]['inputs'], other_seed[0]['inputs']))
+
+
+def mobilenet_classifier():
+    return build('mmpretrain', dict(
+        type='ImageClassifier', backbone=dict(type='MobileNetV2', widen_factor=0.25, out_indices=(7, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=5, in_channels=1280)))
+
+
+def test_linear_cost_is_the_loss_of_the_calibrated_linear_form(classifier):
+    from mmsls.depth import calibrate_linearized, linearized
+    batches = random_batches()
+    evaluator = BypassEvaluator(classifier, batches, replace='linear')
+    data = [classifier.data_preprocessor(batch, False) for batch in batches]
+    with torch.no_grad(), linearized(classifier, ['layers.1'], 1.0) as blocks:
+        calibrate_linearized(classifier, blocks, [item['inputs'] for item in data])
+        losses = [classifier.loss(**item)['loss'].item() for item in data]
+    assert evaluator(frozenset({'layers.1'})) == pytest.approx(np.mean(losses), rel=1e-6)
+    # The model is back as it was: its own keys only.
+    assert not any('.bn.' in key for key in classifier.state_dict())
+    assert evaluator(frozenset({'layers.1'})) != pytest.approx(
+        BypassEvaluator(classifier, batches)(frozenset({'layers.1'})), rel=1e-3)
+
+
+def test_linear_search_skips_blocks_whose_merge_costs_more():
+    model = mobilenet_classifier()
+    batches = random_batches(1)
+    from mmsls.analysis.block_bypass import merge_savings
+    inputs = model.data_preprocessor(batches[0], False)['inputs'][:1]
+    saved = merge_savings(model, inputs, ['layer1.0', 'layer2.0', 'layer3.1'])
+    assert saved['layer1.0'] < 0 < saved['layer2.0'] and saved['layer3.1'] > 0
+    selection = select_blocks_by_bypass(model, batches, num_remove=2, replace='linear')
+    assert 'layer1.0' not in selection.removed and 'layer1.0' not in selection.step_costs[0]
+    # Stride-2, channel-changing blocks are candidates for merging (never for removal).
+    assert 'layer2.0' in selection.step_costs[0]
+    assert 'layer2.0' not in select_blocks_by_bypass(model, batches, num_remove=1).step_costs[0]
+    ratio = select_blocks_by_bypass(model, batches, flops_ratio=0.05, replace='linear')
+    assert ratio.removed_flops >= 0.05 * unit_flops(model, inputs)['total']
+    with pytest.raises(ValueError, match="replace must be one of"):
+        BypassEvaluator(model, batches, replace='zero')

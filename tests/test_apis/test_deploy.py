@@ -129,6 +129,19 @@ def test_convpass_keeps_the_mmsls_config_and_says_why(tmp_path, tiny_data_dir, m
     assert 'accuracy/top1' in metrics
 
 
+def test_swin_shift_parity_keeps_the_mmsls_config_with_merged_adapters(tmp_path):
+    # Stage 2 keeps only its block 1 (shifted), which a plain stage would put at position 0.
+    config, checkpoint = trained_checkpoint('mmdet', tmp_path, keep=[0, 1, 3, 4])
+    result = deploy_model(str(config), str(checkpoint))
+    assert not result.plain and result.merged_adapters == 8
+    assert 'stage 2 keeps blocks [1]' in result.notes[0]
+    assert result.cfg.model.backbone.type == 'SwinTransformer'  # folded, unpruned in the config
+    assert result.meta[DEPTH_RECORD_KEY]['kept'] == [
+        'stages.0.blocks.0', 'stages.1.blocks.0', 'stages.2.blocks.1', 'stages.3.blocks.0']
+    assert result.cfg.custom_hooks == [dict(type='mmsls.DepthStructureHook')]
+    assert result.max_abs_diff < 1e-4
+
+
 def test_deploy_tool_refuses_to_overwrite_its_inputs(tmp_path):
     config, checkpoint = trained_checkpoint('mmpretrain', tmp_path)
     (tmp_path / 'model.pth').write_bytes(checkpoint.read_bytes())

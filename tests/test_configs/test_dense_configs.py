@@ -74,7 +74,7 @@ def test_sls_stage_is_the_petl_stage_plus_load_from_hook_and_1clr(petl, sls):
     alpha = float(Path(sls).name.split('sls-alpha')[1].split('_')[0])
     hook, = sls_cfg.custom_hooks
     assert (hook.type, hook.alpha, hook.num_samples, hook.backend) == (
-        'mmsls.SLSHook', alpha, 1000, 'sklearn')
+        'mmsls.SLSHook', alpha, 1000, 'auto')
     # An unaugmented sample whose annotations load before any geometric transform.
     assert hook.pipeline == sls_cfg.sls_pipeline
     types = [transform.type for transform in hook.pipeline]

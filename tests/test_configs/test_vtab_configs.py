@@ -101,7 +101,7 @@ def test_sls_config_is_its_petl_config_plus_load_from_and_the_hook(adapter, task
     sls = Config.fromfile(SLS_CONFIGS[adapter, task])
     assert sls.load_from == f'work_dirs/{PETL_CONFIGS[adapter, task].stem}/epoch_100.pth'
     assert sls.custom_hooks == [dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000,
-                                     backend='sklearn')]
+                                     backend='auto')]
     assert 'custom_hooks' not in petl and petl.load_from is None
     # Re-training is the PETL recipe itself (1-CLR: one more warm-up + cosine cycle).
     differing = {key for key in set(petl) | set(sls) if petl.get(key) != sls.get(key)}

@@ -79,9 +79,16 @@ def test_vit_linearises_then_merges_with_unchanged_output_and_tests_with_its_con
                  for p in group['params']}
     assert optimized == {id(p) for p in runner.model.parameters()}
 
-    # tools/test.py with the original config re-applies the merged structure before loading.
+    # tools/test.py and mmsls.apis.init_model with the original config re-apply the merged
+    # structure before the weights load (strictly).
     run_tool('test.py', TINY_CONFIGS['mmpretrain'], tmp_path / 'iter_6.pth',
              '--work-dir', tmp_path / 'test', cwd=in_tiny_data)
+    from mmsls.apis import init_model
+    loaded = init_model(str(TINY_CONFIGS['mmpretrain']), str(tmp_path / 'iter_6.pth'))
+    assert isinstance(loaded.backbone.layers[3], MergedLinearBlock)
+    runner.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.backbone(before.images), runner.model.backbone(before.images))
 
 
 def test_supernet_search_fade_merge_and_resume_mid_fade(in_tiny_data, tmp_path):

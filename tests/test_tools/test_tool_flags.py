@@ -44,7 +44,8 @@ def test_train_auto_scale_lr_no_validate_and_one_line_for_the_frozen_parameters(
     # MMEngine's warning per frozen parameter (~150 for SETR) is one summary line.
     assert 'is skipped since its requires_grad=False' not in log
     summary = [line for line in log.splitlines() if 'frozen parameter tensors' in line]
-    assert len(summary) == 1 and re.search(r'optimizer: [1-9]\d* frozen parameter tensors', summary[0])
+    assert len(summary) == 1
+    assert re.search(r'optimizer: [1-9]\d* frozen parameter tensors', summary[0])
 
 
 def test_auto_scale_lr_needs_the_base_batch_size(tiny_data_dir, tmp_path):
@@ -130,3 +131,14 @@ def test_export_task_with_the_backbone_checkpoint_alone_and_one_init_line(tmp_pa
     assert 'torch.Size([' not in output
     assert sum('initialised' in line and 'parameter tensors' in line
                for line in output.splitlines()) == 1
+
+
+def test_merge_adapters_takes_cfg_options(tmp_path):
+    from ..test_adapters.test_merge_tool import _adapted_config, _build, _load_tool
+    config = _adapted_config('mmpretrain', tmp_path)
+    checkpoint = tmp_path / 'adapted.pth'
+    torch.save({'meta': {}, 'state_dict': _build(config).state_dict()}, checkpoint)
+    _load_tool().main([str(config), str(checkpoint), str(tmp_path / 'merged'),
+                       '--cfg-options', 'train_cfg.max_iters=7'])
+    merged = Config.fromfile(tmp_path / 'merged/merged_config.py')
+    assert merged.train_cfg.max_iters == 7 != Config.fromfile(config).train_cfg.max_iters

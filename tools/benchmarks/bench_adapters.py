@@ -8,7 +8,7 @@ All variants are measured in one run, interleaved round by round with the order 
 (``mmsls.benchmark``). "vs plain" is the median over rounds of plain time / variant time within
 the same round, with its quartiles; "RepAdapter merged" has exactly the plain structure, so its
 spread around 1.0 shows the measurement noise. Adapters get random non-zero weights, so the merged
-model is checked against the unmerged one too (in fp32, before any cast to ``--dtype``). On the
+model is checked against the unmerged one too (in fp32). On the
 CPU ``--clock cpu`` reports the process's CPU time instead of wall time: with ``--threads 1`` that
 is the work done, however busy the machine is. On CUDA the times are CUDA-event times after the
 warm-up. ``--quick``: a 2-layer, 64-dim ViT on 32 px images.
@@ -21,7 +21,7 @@ import torch
 
 from mmsls.adapters import AdaptedBackbone, merge_adapters
 from mmsls.benchmark import (add_timing_arguments, default_warmup_iters, describe_device,
-                             interleaved_rounds, parse_device, parse_dtype)
+                             interleaved_rounds, parse_device, parse_dtype, precision)
 from mmsls.registry import MODELS
 
 VIT_B16 = dict(type='mmpretrain.VisionTransformer', arch='b', img_size=224, patch_size=16)
@@ -70,13 +70,13 @@ def main():
             model.eval()
         (reference, ), (folded, ) = repadapter(x), merged(x)
         merge_error = ((reference - folded).norm() / reference.norm()).item()
-    x = x.to(device, dtype)
+    x = x.to(device)
     for model in variants.values():
-        model.to(device, dtype)
+        model.to(device)
 
     def forward(model):
         def run():
-            with torch.inference_mode():
+            with torch.inference_mode(), precision(device, dtype):
                 model(x)
         return run
 
@@ -85,7 +85,8 @@ def main():
     clock = 'cuda' if device.type == 'cuda' else args.clock
     times = times[clock]
     print(f'ViT-B/16{" (quick: 2 x 64)" if args.quick else ""}, batch {args.batch_size}, '
-          f'{size}x{size}, {args.dtype}, {describe_device(device)}, {args.rounds} interleaved '
+          f'{size}x{size}, {args.dtype}{" autocast" if args.dtype != "fp32" else ""}, '
+          f'{describe_device(device)}, {args.rounds} interleaved '
           f'rounds of {iters} forward(s) after {warmup} warm-up, {clock} clock')
     print(f'merged {num_merged} RepAdapters; merged vs unmerged output: {merge_error:.2e} '
           'relative error')

@@ -28,7 +28,8 @@ from mmengine.registry import MODELS, init_default_scope
 import mmsls  # noqa: F401  (registers mmsls's modules)
 from mmsls.adapters import merge_adapters
 from mmsls.benchmark import (add_timing_arguments, count_flops, default_warmup_iters,
-                             describe_device, interleaved_rounds, parse_device, parse_dtype)
+                             describe_device, interleaved_rounds, parse_device, parse_dtype,
+                             precision)
 from mmsls.depth import depth_keep, prunable_units, prune_depth
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +95,8 @@ def main():
     device, dtype = parse_device(args.device), parse_dtype(args.dtype)
     warmup, iters = default_warmup_iters(device, args.warmup, args.iters)
     torch.set_num_threads(args.threads)
-    print(f'{"quick: tiny models, " if args.quick else ""}batch {args.batch_size}, {args.dtype}, '
+    print(f'{"quick: tiny models, " if args.quick else ""}batch {args.batch_size}, {args.dtype}'
+          f'{" autocast" if args.dtype != "fp32" else ""}, '
           f'{describe_device(device)}, {args.rounds} interleaved rounds of {iters} forward(s) '
           f'after {warmup} warm-up, medians; tensor mode, RepAdapter merged, random weights')
     for case in args.cases:
@@ -106,15 +108,15 @@ def main():
         for removed in (QUICK_REMOVED if args.quick else paper):
             variants[removed] = pruned_by(base, removed)
         flops, forwards = {}, {}
-        one_image = torch.randn(1, 3, height, width).to(device, dtype)
-        images = torch.randn(args.batch_size, 3, height, width).to(device, dtype)
+        one_image = torch.randn(1, 3, height, width, device=device)
+        images = torch.randn(args.batch_size, 3, height, width, device=device)
         for removed, (model, _, _) in variants.items():
-            model.to(device, dtype)
+            model.to(device)
             with torch.inference_mode():
                 flops[removed] = count_flops(lambda: model(one_image, mode='tensor'))
 
             def forward(model=model):
-                with torch.inference_mode():
+                with torch.inference_mode(), precision(device, dtype):
                     model(images, mode='tensor')
 
             forwards[removed] = forward

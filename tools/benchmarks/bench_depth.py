@@ -23,7 +23,7 @@ from mmpretrain.models.utils import MultiheadAttention
 from torch import nn
 
 from mmsls.benchmark import (add_timing_arguments, default_warmup_iters, describe_device,
-                             interleaved_rounds, parse_device, parse_dtype)
+                             interleaved_rounds, parse_device, parse_dtype, precision)
 from mmsls.depth import depth_keep, prune_depth
 
 QUICK_ARCH = dict(embed_dims=64, num_layers=4, num_heads=2, feedforward_channels=128)
@@ -98,13 +98,13 @@ def main():
         models[depth] = model
     del base
     macs = {depth: count_macs(model, images) for depth, model in models.items()}  # CPU, fp32
-    images = images.to(device, dtype)
+    images = images.to(device)
     for model in models.values():
-        model.to(device, dtype)
+        model.to(device)
 
     def forward(model):
         def run():
-            with torch.inference_mode():
+            with torch.inference_mode(), precision(device, dtype):
                 model(images, mode='tensor')
         return run
 
@@ -112,7 +112,8 @@ def main():
                                device, args.rounds, iters, warmup)
     reference = max(models)
     print(f'ViT-B/16{" (quick: 4 x 64)" if args.quick else ""}, batch {args.batch_size} at '
-          f'{size} px, {args.dtype}, {describe_device(device)}, {args.rounds} interleaved rounds '
+          f'{size} px, {args.dtype}{" autocast" if args.dtype != "fp32" else ""}, '
+          f'{describe_device(device)}, {args.rounds} interleaved rounds '
           f'of {iters} forward(s) after {warmup} warm-up, median per variant')
     for clock, samples in times.items():
         median = {depth: statistics.median(values) for depth, values in samples.items()}

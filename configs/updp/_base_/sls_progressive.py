@@ -4,7 +4,7 @@
 # out over the first 30 epochs (cosine), removes them, and re-training goes on with the pruned model.
 # Same kept depth and the same re-training budget as the one-shot SLS stage.
 custom_hooks = [
-    dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='sklearn', dry_run=True),
+    dict(type='mmsls.SLSHook', alpha=0.3, num_samples=1000, backend='auto', dry_run=True),
     dict(type='mmsls.ProgressiveDepthHook', keep_from='mmsls/sls_keep', begin=0, span=30,
          by='epoch', schedule='cosine'),
 ]

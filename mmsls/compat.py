@@ -14,8 +14,8 @@ requirements/runtime.txt moves past that release, delete the guard.
 - numpy 2 renamed ``numpy.core`` to ``numpy._core`` (:data:`NUMPY_CORE`). Pickles name the module of
   the numpy that wrote them, so :func:`numpy_array_globals` allow-lists numpy's reconstructors under
   both names: a checkpoint written under numpy 1 loads under numpy 2 and back.
-- ``nn.Module.register_state_dict_post_hook`` is public from torch 2.5
-  (:func:`register_state_dict_post_hook`).
+- ``nn.Module.register_state_dict_post_hook`` and ``register_load_state_dict_pre_hook`` are public
+  from torch 2.5 (:func:`register_state_dict_post_hook`, :func:`register_load_state_dict_pre_hook`).
 
 And one rule for optional dependencies: mmpretrain, mmdet, mmseg and scikit-learn are imported where
 they are used, never by ``import mmsls``; :func:`require` turns a missing one into an error that
@@ -156,9 +156,10 @@ _RESTRICTED_PICKLE = types.ModuleType('mmsls_restricted_pickle')
 _RESTRICTED_PICKLE.Unpickler = _RestrictedUnpickler
 _RESTRICTED_PICKLE.load = _restricted_pickle_load
 
-# torch 2.5 made this hook API public; before, the same hook (same arguments, edits the state dict
-# in place) registers through the private method that the public one wraps.
+# torch 2.5 made these hook APIs public; before, the same hooks (same arguments, editing the state
+# dict in place) register through the private methods that the public ones wrap.
 _HAS_STATE_DICT_POST_HOOK = hasattr(nn.Module, 'register_state_dict_post_hook')
+_HAS_LOAD_STATE_DICT_PRE_HOOK = hasattr(nn.Module, 'register_load_state_dict_pre_hook')
 
 
 def register_state_dict_post_hook(module: nn.Module, hook: Callable) -> Any:
@@ -170,6 +171,18 @@ def register_state_dict_post_hook(module: nn.Module, hook: Callable) -> Any:
     if _HAS_STATE_DICT_POST_HOOK:
         return module.register_state_dict_post_hook(hook)
     return module._register_state_dict_hook(hook)
+
+
+def register_load_state_dict_pre_hook(module: nn.Module, hook: Callable) -> Any:
+    """``module.register_load_state_dict_pre_hook(hook)`` on every supported torch.
+
+    ``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+    error_msgs)`` runs before ``module`` loads its part of ``state_dict``. Returns the removable
+    handle.
+    """
+    if _HAS_LOAD_STATE_DICT_PRE_HOOK:
+        return module.register_load_state_dict_pre_hook(hook)
+    return module._register_load_state_dict_pre_hook(hook, with_module=True)
 
 
 def require(package: str, install: str, needed_for: str) -> None:

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import PretrainedInit, initialize
 from torch import nn
 
-from mmsls.compat import register_state_dict_post_hook
+from mmsls.compat import register_load_state_dict_pre_hook, register_state_dict_post_hook
 from mmsls.registry import MODELS
 from .attach import attach_adapters, named_adapters
 from .merge import merge_adapters
@@ -92,7 +92,7 @@ class AdaptedBackbone(BaseModule):
         self.train_bias = train_bias
         self.frozen = frozen
         register_state_dict_post_hook(self, _strip_inner_prefix)  # torch < 2.5: mmsls.compat
-        self.register_load_state_dict_pre_hook(_add_inner_prefix)
+        register_load_state_dict_pre_hook(self, _add_inner_prefix)
         self.freeze()
 
     def forward(self, x):

@@ -17,6 +17,7 @@ blocks the model lacks (a full checkpoint into a pruned model loads the kept blo
 import torch
 from torch import nn
 
+from mmsls.compat import register_load_state_dict_pre_hook
 from mmsls.families import find_family
 
 _installed = []
@@ -70,7 +71,7 @@ def _guard_family_backbone(parent: nn.Module, name: str, module: nn.Module) -> N
         return
     hooks = module._load_state_dict_pre_hooks.values()
     if not any(getattr(hook, 'hook', None) is refuse_partial_blocks for hook in hooks):
-        module.register_load_state_dict_pre_hook(refuse_partial_blocks)
+        register_load_state_dict_pre_hook(module, refuse_partial_blocks)  # torch < 2.5: compat
 
 
 def install_load_guard() -> None:

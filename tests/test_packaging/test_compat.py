@@ -185,3 +185,22 @@ def test_require_names_the_package_and_the_fix(monkeypatch):
         compat.require('sklearn', 'scikit-learn', "select_depth(backend='sklearn')")
     assert error.value.name == 'sklearn'
     compat.require('numpy', 'numpy', 'anything')  # installed: no error
+
+
+@pytest.mark.parametrize('public', [True, False], ids=['public-api', 'torch<2.5'])
+def test_load_state_dict_pre_hook(monkeypatch, public):
+    monkeypatch.setattr(compat, '_HAS_LOAD_STATE_DICT_PRE_HOOK',
+                        public and hasattr(nn.Module, 'register_load_state_dict_pre_hook'))
+    seen = []
+
+    def add_inner(module, state_dict, prefix, local_metadata, strict, missing, unexpected, errors):
+        seen.append(module)
+        for key in [key for key in state_dict if key.startswith(prefix)]:
+            state_dict[prefix + 'inner.' + key[len(prefix):]] = state_dict.pop(key)
+
+    outer = nn.Sequential(_Wrapper())
+    compat.register_load_state_dict_pre_hook(outer[0], add_inner)
+    weight, bias = torch.randn(2, 3), torch.randn(2)
+    outer.load_state_dict({'0.weight': weight, '0.bias': bias})
+    assert seen == [outer[0]]
+    assert torch.equal(outer[0].inner.weight, weight) and torch.equal(outer[0].inner.bias, bias)

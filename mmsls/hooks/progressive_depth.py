@@ -16,7 +16,7 @@ from .broadcast import decide_on_rank0
 from .runner_merging import (linearize_runner_units, merge_runner_units,
                              swap_optimizer_parameters)
 from .runner_pruning import DepthPruningHook, check_no_ema, prune_runner_to_units
-from .selection import (BypassSearch, DepthSelection, MessageHubSelection, UnitsSelection,
+from .selection import (BypassSearch, FirstUnitsSelection, MessageHubSelection, UnitsSelection,
                         build_selection)
 
 #: Key of the fade record in a checkpoint's ``meta``.
@@ -148,7 +148,7 @@ class ProgressiveDepthHook(DepthPruningHook):
         if blocks is not None:
             self.selection = UnitsSelection(remove=blocks, name='blocks')
         elif depth is not None:
-            self.selection = DepthSelection(depth)
+            self.selection = FirstUnitsSelection(depth)
         elif keep_from is not None:
             self.selection = MessageHubSelection(keep_from)
         elif search is not None:

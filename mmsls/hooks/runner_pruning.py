@@ -15,7 +15,7 @@ from mmsls.registry import HOOKS
 from mmsls.reporting import count_parameters, format_pruning_change, pruning_cost
 from .broadcast import decide_on_rank0
 from .runner_merging import apply_runner_merged_structure
-from .selection import DepthSelection, UnitChoice, UnitSelection, build_selection
+from .selection import FirstUnitsSelection, UnitChoice, UnitSelection, build_selection
 
 
 def prune_runner_model(runner, keep: Iterable[int], allow_empty_stages: bool = False) -> None:
@@ -176,7 +176,7 @@ class PruneDepthHook(DepthPruningHook):
             raise ValueError('PruneDepthHook needs exactly one of depth (a kept depth k) and select '
                              f'(a selection config), got depth={depth!r}, select={select!r}')
         self.depth = depth
-        self.selection = DepthSelection(depth) if select is None else build_selection(select)
+        self.selection = FirstUnitsSelection(depth) if select is None else build_selection(select)
         self.allow_empty_stages = allow_empty_stages
 
     def before_train(self, runner) -> None:

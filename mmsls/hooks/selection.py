@@ -9,13 +9,13 @@ training, :class:`SLSHook` at once or one unit at a time, :class:`ProgressiveDep
 Selections are built from config dicts through :data:`SELECTIONS`, e.g.
 ``ProgressiveDepthHook(select=dict(type='SLSSelection', alpha=0.3))``:
 
-============================  =====================================================================
-``DepthSelection(depth)``     the first ``depth`` units plus every required one
-``UnitsSelection(keep=...)``  unit names or positions to keep (``remove=...``: to remove)
-``SLSSelection(alpha=...)``   SLS's analysis (t-SNE + silhouette per layer) on the training set
-``BypassSearch(...)``         UPDP's subnet search (greedy bypass of the cheapest blocks)
-``MessageHubSelection(key)``  units to keep that another hook left in the message hub
-============================  =====================================================================
+================================  =================================================================
+``FirstUnitsSelection(depth)``    the first ``depth`` units plus every required one
+``UnitsSelection(keep=...)``      unit names or positions to keep (``remove=...``: to remove)
+``SLSSelection(alpha=...)``       SLS's analysis (t-SNE + silhouette per layer) on the training set
+``BypassSearch(...)``             UPDP's subnet search (greedy bypass of the cheapest blocks)
+``MessageHubSelection(key)``      units to keep that another hook left in the message hub
+================================  =================================================================
 """
 import operator
 import os.path as osp
@@ -178,7 +178,7 @@ class UnitSelection:
 
 
 def build_selection(cfg: Union[dict, UnitSelection]) -> UnitSelection:
-    """A selection from a config dict (``dict(type='DepthSelection', depth=6)``) or as given."""
+    """A selection from a config dict (``dict(type='FirstUnitsSelection', depth=6)``) or as given."""
     if isinstance(cfg, UnitSelection):
         return cfg
     if not isinstance(cfg, dict) or 'type' not in cfg:
@@ -196,7 +196,7 @@ def build_selection(cfg: Union[dict, UnitSelection]) -> UnitSelection:
 # -- The selections --------------------------------------------------------------------------------
 
 @SELECTIONS.register_module()
-class DepthSelection(UnitSelection):
+class FirstUnitsSelection(UnitSelection):
     """Keep the first ``depth`` units in forward order plus every required unit (a kept depth k)."""
 
     def __init__(self, depth: int):

@@ -7,7 +7,7 @@ from mmsls.adapters import named_adapters
 from mmsls.depth import depth_structure, prunable_units
 from mmsls.registry import HOOKS
 from .runner_pruning import DepthPruningHook, prune_runner_to_units
-from .selection import DepthSelection, SLSSelection, UnitsSelection, check_unit_spec
+from .selection import FirstUnitsSelection, SLSSelection, UnitsSelection, check_unit_spec
 
 #: Message hub info key under which a dry-run SLSHook publishes the unit names it would keep.
 SLS_KEEP_INFO_KEY = 'mmsls/sls_keep'
@@ -116,7 +116,7 @@ class SLSHook(DepthPruningHook):
             self.selection = self.analysis
         else:
             check_unit_spec(keep, 'keep')
-            self.selection = DepthSelection(keep) if isinstance(keep, int) else UnitsSelection(
+            self.selection = FirstUnitsSelection(keep) if isinstance(keep, int) else UnitsSelection(
                 keep=keep, name='keep')
         self.alpha = alpha
         self.keep = keep

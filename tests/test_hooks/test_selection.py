@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmsls.hooks import (SELECTIONS, BypassSearch, DepthSelection, MessageHubSelection,
+from mmsls.hooks import (SELECTIONS, BypassSearch, FirstUnitsSelection, MessageHubSelection,
                          ProgressiveDepthHook, PruneDepthHook, SLSHook, SLSSelection,
                          UnitsSelection, build_selection, decide_on_rank0, kept_unit_names)
 from mmsls.hooks.selection import check_unit_spec
@@ -90,9 +90,9 @@ def test_static_check_of_the_argument_form():
 
 
 def test_registry_builds_every_selection_from_a_config_dict():
-    assert set(SELECTIONS.module_dict) == {'DepthSelection', 'UnitsSelection', 'SLSSelection',
+    assert set(SELECTIONS.module_dict) == {'FirstUnitsSelection', 'UnitsSelection', 'SLSSelection',
                                            'BypassSearch', 'MessageHubSelection'}
-    assert build_selection(dict(type='DepthSelection', depth=3)).depth == 3
+    assert build_selection(dict(type='FirstUnitsSelection', depth=3)).depth == 3
     assert build_selection(dict(type='mmsls.UnitsSelection', remove=['layers.1'])).remove == [
         'layers.1']
     sls = build_selection(dict(type='SLSSelection', alpha=0.5, backend='fast', seed=3))
@@ -100,17 +100,17 @@ def test_registry_builds_every_selection_from_a_config_dict():
     assert build_selection(dict(type='BypassSearch', flops_ratio=0.25)).flops_ratio == 0.25
     assert build_selection(dict(type='MessageHubSelection', key='mmsls/sls_keep')).key == \
         'mmsls/sls_keep'
-    made = DepthSelection(2)
+    made = FirstUnitsSelection(2)
     assert build_selection(made) is made
     with pytest.raises(ValueError, match="unknown selection type 'Nope'; the types are"):
         build_selection(dict(type='Nope'))
     with pytest.raises(ValueError, match='a selection is a dict with a "type"'):
-        build_selection(['DepthSelection'])
+        build_selection(['FirstUnitsSelection'])
 
 
 @pytest.mark.parametrize('make, message', [
-    (lambda: DepthSelection(0), 'depth must be an int >= 1'),
-    (lambda: DepthSelection([1, 2]), 'depth must be an int >= 1'),
+    (lambda: FirstUnitsSelection(0), 'depth must be an int >= 1'),
+    (lambda: FirstUnitsSelection([1, 2]), 'depth must be an int >= 1'),
     (lambda: UnitsSelection(), 'exactly one of keep and remove'),
     (lambda: UnitsSelection(keep='layers.0'), 'keep must be a non-empty list'),
     (lambda: MessageHubSelection(3), 'keep_from must be a message hub info key'),
@@ -142,7 +142,8 @@ def test_selections_validate_their_arguments_when_built(make, message):
     (lambda: ProgressiveDepthHook(select=dict(type='SLSSelection', backend='nope')),
      "backend='nope'"),
     (lambda: PruneDepthHook(), 'exactly one of depth .* and select'),
-    (lambda: PruneDepthHook(depth=2, select=dict(type='DepthSelection', depth=2)), 'exactly one'),
+    (lambda: PruneDepthHook(depth=2, select=dict(type='FirstUnitsSelection', depth=2)),
+     'exactly one'),
     (lambda: PruneDepthHook(select=dict(type='Nope')), 'unknown selection type'),
     (lambda: PruneDepthHook(depth=True), 'depth must be an int >= 1'),
 ])

@@ -20,6 +20,12 @@ Every run goes through tools/train.py; the accuracy is the final validation on t
 
 PRETRAIN.pth / PETL.pth are the checkpoints of the demo's stages (a) and (b)
 (configs/demo/vit_digits_pretrain.py, configs/demo/vit_repadapter_parity.py).
+
+``--quick`` (tests, CPU): trains its own PRETRAIN / PETL checkpoints with those two configs when
+``--pretrain`` / ``--petl`` are not given, then runs every stage on 64 training and 64 test images,
+batch 16 (1 epoch of 4 iterations, constant lr, removal over that epoch), 1 seed, 100 images for
+the analysis, and keeps ``--depth`` (default 6 of 8) layers whatever SLS decides on the untrained
+model: the figures mean nothing.
 """
 import argparse
 import json
@@ -38,12 +44,25 @@ REPO = Path(__file__).resolve().parents[2]
 SLS_CONFIG = REPO / 'configs/demo/vit_repadapter_parity_sls.py'
 VARIANTS = ('none', 'one-shot', 'iterative', 'progressive')
 ITERS_PER_EPOCH = 22  # 1347 digits training images, batch 64, last batch kept
+PRETRAIN_CONFIG = REPO / 'configs/demo/vit_digits_pretrain.py'
+PETL_CONFIG = REPO / 'configs/demo/vit_repadapter_parity.py'
+#: ``--quick``: training and validation images, batch size, iterations per epoch, analysis samples,
+#: default kept depth (the untrained model's SLS decision may keep every layer).
+QUICK_IMAGES, QUICK_BATCH = 64, 16
+QUICK_ITERS_PER_EPOCH = QUICK_IMAGES // QUICK_BATCH
+QUICK_SAMPLES = 100
+QUICK_DEPTH = 6
+QUICK_OVERRIDES = (
+    f'train_dataloader = dict(batch_size={QUICK_BATCH}, dataset=dict(indices={QUICK_IMAGES}))\n'
+    f'val_dataloader = dict(dataset=dict(indices={QUICK_IMAGES}))\n'
+    'train_cfg = dict(max_epochs=1, val_interval=1)\n'
+    'param_scheduler = []\n')
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--pretrain', required=True, help='checkpoint of the demo stage (a)')
-    parser.add_argument('--petl', required=True, help='checkpoint of the demo stage (b)')
+    parser.add_argument('--pretrain', help='checkpoint of the demo stage (a)')
+    parser.add_argument('--petl', help='checkpoint of the demo stage (b)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--epochs', type=int, default=10, help='re-training epochs, every variant')
     parser.add_argument('--fade-epochs', type=int, default=5,
@@ -55,7 +74,17 @@ def parse_args():
                         help='where every run trains and analyses (default: cuda when present; '
                         'cpu hides the GPUs from the runs)')
     parser.add_argument('--work-dir', default='work_dirs/bench_progressive')
-    return parser.parse_args()
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny schedule for tests; trains its own checkpoints when '
+                        '--pretrain/--petl are not given')
+    args = parser.parse_args()
+    if not args.quick and (args.pretrain is None or args.petl is None):
+        parser.error('--pretrain and --petl are required (unless --quick)')
+    if args.quick:
+        args.seeds, args.epochs, args.fade_epochs = args.seeds[:1], 1, 1
+        if args.depth is None:
+            args.depth = QUICK_DEPTH
+    return args
 
 
 def run_tool(tool, *args, env, log):
@@ -71,7 +100,8 @@ def run_tool(tool, *args, env, log):
 def decide_depth(args, work_dir, env):
     """SLS's kept depth on the PETL model, with the SLS stage's own analysis settings."""
     out = work_dir / 'analysis'
-    run_tool('analyze_layers.py', SLS_CONFIG, args.petl, '--alpha', 0.3, '--num-samples', 500,
+    run_tool('analyze_layers.py', SLS_CONFIG, args.petl, '--alpha', 0.3,
+             '--num-samples', QUICK_SAMPLES if args.quick else 500,
              '--backend', 'sklearn', '--seed', 0, '--pipeline', 'test', '--work-dir', out,
              '--cfg-options', f'model.backbone.init_cfg.checkpoint={args.pretrain}', env=env,
              log=work_dir / 'analysis.log')
@@ -85,13 +115,17 @@ def variant_hooks(variant, depth, num_layers, args):
     if variant == 'one-shot':
         return [dict(type='mmsls.SLSHook', keep=depth)]
     if variant == 'iterative':
-        interval = max(1, args.fade_epochs * ITERS_PER_EPOCH // (num_layers - depth))
+        iters = QUICK_ITERS_PER_EPOCH if args.quick else ITERS_PER_EPOCH
+        interval = max(1, args.fade_epochs * iters // (num_layers - depth))
         return [dict(type='mmsls.SLSHook', keep=depth, iterative=True, iterative_interval=interval)]
     return [dict(type='mmsls.ProgressiveDepthHook', depth=depth, begin=0, span=args.fade_epochs,
                  by='epoch', schedule='cosine')]
 
 
-def write_config(path, hooks, epochs):
+def write_config(path, hooks, epochs, quick=False):
+    if quick:
+        path.write_text(f"_base_ = ['{SLS_CONFIG}']\ncustom_hooks = {hooks!r}\n" + QUICK_OVERRIDES)
+        return
     path.write_text(
         f"_base_ = ['{SLS_CONFIG}']\n"
         f'custom_hooks = {hooks!r}\n'
@@ -111,6 +145,23 @@ def final_accuracy(run_dir):
     return [record for record in records if 'accuracy/top1' in record][-1]['accuracy/top1']
 
 
+def quick_checkpoints(args, work_dir, env):
+    """``--quick``: the demo's stages (a) and (b) on the tiny schedule, for the missing checkpoints."""
+    if args.pretrain is None:
+        config = work_dir / 'quick_pretrain.py'
+        config.write_text(f"_base_ = ['{PRETRAIN_CONFIG}']\n" + QUICK_OVERRIDES)
+        run_tool('train.py', config, '--work-dir', work_dir / 'pretrain', env=env,
+                 log=work_dir / 'pretrain.log')
+        args.pretrain = (work_dir / 'pretrain' / 'last_checkpoint').read_text().strip()
+    if args.petl is None:
+        config = work_dir / 'quick_petl.py'
+        config.write_text(f"_base_ = ['{PETL_CONFIG}']\n" + QUICK_OVERRIDES)
+        run_tool('train.py', config, '--work-dir', work_dir / 'petl', '--cfg-options',
+                 f'model.backbone.init_cfg.checkpoint={args.pretrain}', env=env,
+                 log=work_dir / 'petl.log')
+        args.petl = (work_dir / 'petl' / 'last_checkpoint').read_text().strip()
+
+
 def kept_layers(checkpoint):
     """Original indices of the ViT layers a checkpoint holds."""
     state = torch.load(checkpoint, map_location='cpu', weights_only=True)['state_dict']
@@ -127,6 +178,8 @@ def main():
         env['CUDA_VISIBLE_DEVICES'] = ''
     elif args.device == 'cuda' and not torch.cuda.is_available():
         raise ValueError('--device cuda: CUDA is not available on this machine; use --device cpu')
+    if args.quick:
+        quick_checkpoints(args, work_dir, env)
     depth, num_layers = decide_depth(args, work_dir, env)
     print(f'SLS on the PETL model: keep {depth} of {num_layers} layers')
     if args.depth is not None:
@@ -144,7 +197,8 @@ def main():
                 seconds = json.loads(done.read_text())['seconds']
             else:
                 config = work_dir / f'{variant}.py'
-                write_config(config, variant_hooks(variant, depth, num_layers, args), args.epochs)
+                write_config(config, variant_hooks(variant, depth, num_layers, args), args.epochs,
+                             args.quick)
                 seconds = run_tool(
                     'train.py', config, '--work-dir', run_dir, '--cfg-options',
                     f'model.backbone.init_cfg.checkpoint={args.pretrain}',
@@ -157,8 +211,9 @@ def main():
                                          layers=layers))
             print(f'seed {seed} {variant:>11}: accuracy {accuracy:.2f}, {len(layers)} layers, '
                   f'{seconds:.0f} s', flush=True)
+    iters = QUICK_ITERS_PER_EPOCH if args.quick else ITERS_PER_EPOCH
     print(f'\nkept depth {depth} of {num_layers}; {args.epochs} re-training epochs '
-          f'({args.epochs * ITERS_PER_EPOCH} iterations); removal spread over {args.fade_epochs} '
+          f'({args.epochs * iters} iterations); removal spread over {args.fade_epochs} '
           f'epochs; seeds {args.seeds}')
     print(f'{"variant":>11} | {"layers":>6} | {"accuracy mean":>13} | {"std":>5} | per seed')
     for variant, runs in results.items():

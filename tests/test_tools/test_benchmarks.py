@@ -2,8 +2,8 @@
 
 The scripts run in this process (``runpy``, as ``python tools/benchmarks/<script>.py`` would), so
 the heavy imports are paid once; their figures on tiny models mean nothing and are not checked,
-only that every variant and row is there with finite values. bench_progressive_depth.py is an
-accuracy study that needs two trained checkpoints (minutes); it is not run here.
+only that every variant and row is there with finite values. bench_progressive_depth.py (an
+accuracy study whose stages are processes of their own) is run by test_bench_progressive_depth.py.
 """
 import math
 import re

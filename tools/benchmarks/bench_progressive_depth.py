@@ -21,11 +21,11 @@ Every run goes through tools/train.py; the accuracy is the final validation on t
 PRETRAIN.pth / PETL.pth are the checkpoints of the demo's stages (a) and (b)
 (configs/demo/vit_digits_pretrain.py, configs/demo/vit_repadapter_parity.py).
 
-``--quick`` (tests, CPU): trains its own PRETRAIN / PETL checkpoints with those two configs when
-``--pretrain`` / ``--petl`` are not given, then runs every stage on 64 training and 64 test images,
-batch 16 (1 epoch of 4 iterations, constant lr, removal over that epoch), 1 seed, 100 images for
-the analysis, and keeps ``--depth`` (default 6 of 8) layers whatever SLS decides on the untrained
-model: the figures mean nothing.
+``--quick`` (tests, CPU, about 40 s on 2 cores): trains its own PRETRAIN / PETL checkpoints with
+those two configs when ``--pretrain`` / ``--petl`` are not given, then runs every stage on 64
+training and 64 test images, batch 16 (1 epoch of 4 iterations, constant lr, removal over that
+epoch), 1 seed, two variants at a time, 100 images for the analysis, and keeps ``--depth`` (default
+6 of 8) layers whatever SLS decides on the untrained model: the figures mean nothing.
 """
 import argparse
 import json
@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -138,6 +139,19 @@ def write_config(path, hooks, epochs, quick=False):
         ']\n')
 
 
+def train_variant(variant, seed, depth, num_layers, args, work_dir, env):
+    """One re-training run; its time goes to ``<run dir>/bench_run.json``."""
+    run_dir = work_dir / f'{variant}_seed{seed}'
+    config = work_dir / f'{variant}.py'
+    write_config(config, variant_hooks(variant, depth, num_layers, args), args.epochs, args.quick)
+    seconds = run_tool(
+        'train.py', config, '--work-dir', run_dir, '--cfg-options',
+        f'model.backbone.init_cfg.checkpoint={args.pretrain}',
+        f'load_from={args.petl}', f'randomness.seed={seed}', env=env,
+        log=work_dir / f'{variant}_seed{seed}.log')
+    (run_dir / 'bench_run.json').write_text(json.dumps(dict(seconds=seconds)))
+
+
 def final_accuracy(run_dir):
     """The last validation accuracy of a run, from MMEngine's scalars.json."""
     scalars = sorted(run_dir.glob('*/vis_data/scalars.json'))[-1]
@@ -188,23 +202,21 @@ def main():
     if depth == num_layers:
         raise SystemExit('SLS keeps every layer: nothing to compare')
     results = {variant: [] for variant in VARIANTS}
+    if args.quick:  # two runs at a time: a quick run's timings mean nothing anyway
+        seed = args.seeds[0]
+        todo = [variant for variant in VARIANTS
+                if not (work_dir / f'{variant}_seed{seed}' / 'bench_run.json').is_file()]
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda variant: train_variant(variant, seed, depth, num_layers, args,
+                                                        work_dir, env), todo))
     for seed in args.seeds:
         order = VARIANTS[seed % len(VARIANTS):] + VARIANTS[:seed % len(VARIANTS)]
         for variant in order:
             run_dir = work_dir / f'{variant}_seed{seed}'
             done = run_dir / 'bench_run.json'
-            if done.is_file():  # a finished run of an interrupted benchmark
-                seconds = json.loads(done.read_text())['seconds']
-            else:
-                config = work_dir / f'{variant}.py'
-                write_config(config, variant_hooks(variant, depth, num_layers, args), args.epochs,
-                             args.quick)
-                seconds = run_tool(
-                    'train.py', config, '--work-dir', run_dir, '--cfg-options',
-                    f'model.backbone.init_cfg.checkpoint={args.pretrain}',
-                    f'load_from={args.petl}', f'randomness.seed={seed}', env=env,
-                    log=work_dir / f'{variant}_seed{seed}.log')
-                done.write_text(json.dumps(dict(seconds=seconds)))
+            if not done.is_file():  # else a finished run of an interrupted benchmark
+                train_variant(variant, seed, depth, num_layers, args, work_dir, env)
+            seconds = json.loads(done.read_text())['seconds']
             accuracy = final_accuracy(run_dir)
             layers = kept_layers(run_dir / f'epoch_{args.epochs}.pth')
             results[variant].append(dict(seed=seed, accuracy=accuracy, seconds=seconds,

@@ -22,9 +22,9 @@ import os.path as osp
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
-from mmsls.apis.deploy import deploy_model, format_cost_change, save_deployment
+from mmsls.apis.deploy import deploy_model, save_deployment
 from mmsls.fileio import check_not_an_input
-from mmsls.reporting import INIT_INFO_MESSAGE, summarised
+from mmsls.reporting import INIT_INFO_MESSAGE, format_cost_change, summarised
 
 
 def parse_args(argv=None):

@@ -32,7 +32,7 @@ from mmsls.families.base import PlainConfigError
 from mmsls.families.merging import MergedBlock
 from mmsls.fileio import atomic_write
 from mmsls.registry import DATASETS, HOOKS, MODELS, TRANSFORMS
-from mmsls.reporting import backbone_flops, count_parameters, probe_input_hw
+from mmsls.reporting import model_cost, probe_input_hw
 from .model import ConfigType, _as_config, init_model
 
 WRAPPER_TYPES = ('mmsls.AdaptedBackbone', 'AdaptedBackbone')
@@ -53,7 +53,7 @@ class Deployment:
         max_abs_diff (float): Largest difference between the outputs of the model ``cfg`` and
             ``state_dict`` build and those of the loaded mmsls model, on a random input.
         cost_before (dict): Parameters and backbone FLOPs of the config's model (unpruned,
-            adapters unmerged): see :func:`model_cost`.
+            adapters unmerged): see :func:`mmsls.reporting.model_cost`.
         cost_after (dict): The same for the deployed model.
     """
     cfg: Config
@@ -88,7 +88,7 @@ def deploy_model(config: ConfigType, checkpoint: str, cfg_options: Optional[dict
     family, backbone = find_backbone(model)
     input_hw = probe_input_hw(backbone)
     unpruned = init_model(cfg)
-    cost_before = model_cost(unpruned, input_hw)
+    cost_before = model_cost(unpruned, find_backbone(unpruned)[1], input_hw)
     del unpruned
     inputs = _random_images(input_hw, verify_seed)
     reference = tensor_outputs(model, inputs)
@@ -149,7 +149,7 @@ def deploy_model(config: ConfigType, checkpoint: str, cfg_options: Optional[dict
     deployed.load_state_dict(state_dict, strict=True)
     max_abs_diff = max((got - want).abs().max().item()
                        for got, want in zip(tensor_outputs(deployed, inputs), reference))
-    cost_after = model_cost(deployed, input_hw)
+    cost_after = model_cost(deployed, find_backbone(deployed)[1], input_hw)
     return Deployment(cfg=deployed_cfg, state_dict=state_dict, meta=meta,
                       plain=not notes, notes=notes, merged_adapters=merged,
                       max_abs_diff=max_abs_diff, cost_before=cost_before, cost_after=cost_after)
@@ -167,33 +167,6 @@ def save_deployment(result: Deployment, out_dir: str) -> Tuple[str, str]:
     with atomic_write(config_out) as path:
         result.cfg.dump(path)
     return config_out, weights_out
-
-
-def model_cost(model: nn.Module, input_hw: Tuple[int, int]) -> dict:
-    """``params`` of ``model`` and ``flops`` (multiply-adds) of its backbone on one image."""
-    return dict(params=count_parameters(model), input_hw=tuple(input_hw),
-                flops=backbone_flops(find_backbone(model)[1], input_hw)[0])
-
-
-def format_cost_change(before: dict, after: dict) -> str:
-    """``params A -> B (-x%), backbone FLOPs C -> D (-y%) per HxW image``."""
-
-    def change(old, new):
-        share = f' (-{100 * (old - new) / old:.1f}%)' if old else ''
-        return f'{_amount(old)} -> {_amount(new)}{share}'
-
-    text = f'params {change(before["params"], after["params"])}'
-    if before['flops'] is not None and after['flops'] is not None:
-        height, width = before['input_hw']
-        text += f', backbone FLOPs {change(before["flops"], after["flops"])} per {height}x{width} image'
-    return text
-
-
-def _amount(value: int) -> str:
-    for unit, scale in (('G', 1e9), ('M', 1e6), ('K', 1e3)):
-        if value >= scale:
-            return f'{value / scale:.2f}{unit}'
-    return str(value)
 
 
 def plain_unit_names(family: BackboneFamily, backbone: nn.Module) -> Dict[str, str]:

@@ -1,4 +1,4 @@
-"""One-shot SLS, iterative SLS and SLS + progressive removal at the same kept depth (issue 8, item 7).
+"""One-shot SLS, iterative SLS and SLS + progressive removal at the same kept depth.
 
 On the digits demo (configs/demo/): from the demo's PETL model (RepAdapter, digit parity), SLS decides
 the kept depth k once (tools/analyze_layers.py with the SLS stage's settings); then every variant

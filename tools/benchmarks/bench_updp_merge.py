@@ -1,4 +1,4 @@
-"""UPDP's block merge vs block removal vs no pruning, at the same fine-tuning budget (issue 14).
+"""UPDP's block merge vs block removal vs no pruning, at the same fine-tuning budget.
 
 On the digits data (mmsls.DigitsDataset, digit identity, 10 classes), for a small ViT (the demo's,
 8 blocks of 64 dims) and a small CNN (``resnet18``: mmpretrain's ResNet_CIFAR-18 with 16 base

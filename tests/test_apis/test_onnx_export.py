@@ -1,4 +1,8 @@
 """ONNX export of pruned, adapted tiny models of each scope, checked with onnxruntime."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -6,7 +10,7 @@ from mmsls.adapters import merge_adapters, named_adapters
 from mmsls.apis import init_model
 from mmsls.apis.deploy import tensor_outputs
 from mmsls.apis.onnx_export import compare_outputs, export_onnx, onnx_session, run_onnx
-from ..conftest import run_tool
+from ..conftest import REPO, run_tool
 from .test_deploy import SCOPES, trained_checkpoint
 
 pytest.importorskip('onnxruntime')
@@ -47,3 +51,17 @@ def test_export_tool_checks_and_measures(tmp_path):
     assert '| model | params | torch 1 thr | onnxruntime 1 thr |' in stdout
     rows = [line for line in stdout.splitlines() if line.startswith(('| unpruned', '| pruned'))]
     assert len(rows) == 3  # unpruned, pruned, and their ratio
+
+
+def test_export_tool_refuses_to_overwrite_its_checkpoint(tmp_path):
+    config = tmp_path / 'config.py'
+    config.write_text("model = dict(type='ImageClassifier')\n")
+    checkpoint = tmp_path / 'model.onnx'
+    checkpoint.write_bytes(b'weights that must survive')
+    proc = subprocess.run([sys.executable, str(REPO / 'tools/export_onnx.py'), str(config),
+                           str(checkpoint), str(checkpoint)], capture_output=True, text=True,
+                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert proc.returncode != 0
+    assert 'refusing to write' in proc.stderr and 'is an input of this run' in proc.stderr
+    assert '--force' in proc.stderr
+    assert checkpoint.read_bytes() == b'weights that must survive'
